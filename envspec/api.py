@@ -1,0 +1,149 @@
+"""The pipeline: load -> validate -> resolve -> render -> write. What the CLI and tests call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from envspec.errors import EnvspecError, Problem, RenderError, UnknownEnvironmentError, did_you_mean
+from envspec.loader import find_spec_root, load_spec
+from envspec.models import SpecBundle
+from envspec.render import ENVIRONMENT_RENDERERS, PROJECT_RENDERERS, TARGETS
+from envspec.render.base import Templates
+from envspec.render.filters import CannotCarry
+from envspec.resolve import ResolvedEnvironment, SourceMaps, resolve_all
+from envspec.validate import validate_spec
+from envspec.writer import OutputFile, Plan, Scope, apply, plan
+
+
+@dataclass(frozen=True)
+class Project:
+    """A loaded, valid spec with every environment resolved."""
+
+    root: Path
+    bundle: SpecBundle
+    sources: SourceMaps
+    environments: Mapping[str, ResolvedEnvironment]
+    templates_dir: Path | None
+
+    def environment(self, name: str) -> ResolvedEnvironment:
+        return self.environments[select_environment(name, self.environments)]
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    environments: Sequence[str] = ()
+    all: bool = False
+    targets: Sequence[str] = ()
+    out: Path | None = None
+    check: bool = False
+    force: bool = False
+
+
+@dataclass
+class RenderResult:
+    out: Path
+    environments: list[str]
+    plan: Plan
+    check: bool
+    warnings: list[Problem] = field(default_factory=list)
+
+
+def spec_root(spec: Path | None) -> Path:
+    """The spec folder: ``spec`` itself, or the closest folder up from here with envspec.yaml."""
+    if spec is not None:
+        if spec.is_file():
+            return spec.parent
+        if not (spec / "envspec.yaml").is_file():
+            raise EnvspecError(f"{spec}: no envspec.yaml in this folder")
+        return spec
+    found = find_spec_root(Path.cwd())
+    if found is None:
+        raise EnvspecError("no envspec.yaml here or in any parent folder (use --spec DIR)")
+    return found
+
+
+def load(spec: Path | None = None) -> Project:
+    """Load, validate and resolve a spec folder; raise a :class:`SpecError` listing every problem."""
+    root = spec_root(spec)
+    raw = load_spec(root)
+    bundle = validate_spec(raw)
+    sources = SourceMaps.of(raw)
+    environments = resolve_all(bundle, sources)
+    return Project(root, bundle, sources, environments, raw.templates)
+
+
+def select_environment(name: str, known: Iterable[str]) -> str:
+    """An environment by its full name or an unambiguous prefix (``prod`` = ``production``)."""
+    names = list(known)
+    if name in names:
+        return name
+    matches = [candidate for candidate in names if candidate.startswith(name)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise UnknownEnvironmentError(f"'{name}' is ambiguous: {', '.join(matches)}")
+    raise UnknownEnvironmentError(
+        f"unknown environment '{name}'{did_you_mean(name, names)}; known: {', '.join(names)}"
+    )
+
+
+def validate(project: Project) -> list[Problem]:
+    """Check what loading does not: every artifact renders. Returns warnings."""
+    render_files(project, list(project.environments), ())
+    return []
+
+
+def render_files(
+    project: Project, environments: Sequence[str], targets: Sequence[str]
+) -> list[OutputFile]:
+    """Render in memory; raise one :class:`RenderError` with the problems of every target."""
+    unknown = [target for target in targets if target not in TARGETS]
+    if unknown:
+        raise EnvspecError(
+            f"unknown target '{unknown[0]}'{did_you_mean(unknown[0], TARGETS)}; known: {', '.join(TARGETS)}"
+        )
+    templates = Templates(project.templates_dir)
+    problems = templates.unknown_overrides()
+    files: list[OutputFile] = []
+    for name in environments:
+        environment = project.environments[name]
+        for target in environment.config.targets:
+            if targets and target not in targets:
+                continue
+            try:
+                rendered = ENVIRONMENT_RENDERERS[target].render(environment, templates)
+                files.extend(OutputFile(f.path, f.content, name, target) for f in rendered)
+            except RenderError as error:
+                problems.extend(error.problems)
+    for target, renderer in PROJECT_RENDERERS.items():
+        if targets and target not in targets:
+            continue
+        try:
+            rendered = renderer.render(project.bundle.base, project.environments, templates)
+            files.extend(OutputFile(f.path, f.content, None, target) for f in rendered)
+        except RenderError as error:
+            problems.extend(error.problems)
+        except CannotCarry as error:  # pragma: no cover - renderers check values first
+            raise EnvspecError(str(error)) from None
+    if problems:
+        raise RenderError(problems)
+    return files
+
+
+def render(project: Project, options: RenderOptions) -> RenderResult:
+    """Render the chosen environments and write them (or, with ``check``, only compare)."""
+    if options.all:
+        names = list(project.environments)
+    elif options.environments:
+        names = list(dict.fromkeys(select_environment(n, project.environments) for n in options.environments))
+    else:
+        raise EnvspecError("name an environment with --env, or render every one with --all")
+    files = render_files(project, names, options.targets)
+    out = options.out if options.out is not None else project.root / "build"
+    scope = Scope(frozenset([*names, None]), frozenset(options.targets) if options.targets else None)
+    result = plan(out, files, scope, options.force)
+    if not options.check:
+        apply(result)
+    return RenderResult(out, names, result, options.check)

@@ -1,0 +1,229 @@
+"""The ``envspec`` command: parses options, calls one api function, prints its result.
+
+Heavy modules (pydantic, jinja2, rich) are imported inside the commands that need them, so
+``envspec --version`` and ``--help`` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from envspec import __version__
+
+if TYPE_CHECKING:
+    from envspec.errors import Problem
+
+FORMATS = ("text", "json")
+
+
+def _pyproject_defaults() -> dict[str, Any]:
+    """``[tool.envspec]`` of the closest pyproject.toml, paths made relative to its folder."""
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                settings = tomllib.loads(candidate.read_text(encoding="utf-8")).get("tool", {}).get("envspec", {})
+            except (OSError, tomllib.TOMLDecodeError):
+                return {}
+            return {
+                key: str(folder / value) for key, value in settings.items() if key in {"spec", "out"} and isinstance(value, str)
+            }
+    return {}
+
+
+class _Context:
+    def __init__(self) -> None:
+        self.debug = False
+        self._defaults: dict[str, Any] | None = None
+
+    def default(self, key: str) -> Path | None:
+        if self._defaults is None:
+            self._defaults = _pyproject_defaults()
+        value = self._defaults.get(key)
+        return Path(value) if value else None
+
+
+spec_option = click.option(
+    "--spec",
+    type=click.Path(path_type=Path, file_okay=True, dir_okay=True),
+    envvar="ENVSPEC_SPEC",
+    help="Spec folder (default: ENVSPEC_SPEC, [tool.envspec] spec, or the closest envspec.yaml up from here).",
+)
+format_option = click.option(
+    "--format", "output_format", type=click.Choice(FORMATS), default="text", show_default=True,
+    help="Output format; json is stable for tools.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="envspec")
+@click.option("--debug", is_flag=True, help="Show a traceback for internal errors.")
+@click.pass_context
+def cli(context: click.Context, debug: bool) -> None:
+    """One typed spec for development, staging and production.
+
+    \b
+    envspec validate              check the spec (pre-commit)
+    envspec render --all          write every artifact to build/
+    envspec render --env prod --check   fail when generated files are stale (CI)
+    """
+    state = context.ensure_object(_Context)
+    state.debug = debug
+
+
+@contextmanager
+def _boundary(output_format: str = "text") -> Iterator[None]:
+    """Map envspec's errors to messages and exit codes; never show a traceback for bad input."""
+    from envspec.errors import EnvspecError, ExitCode, RenderError, SpecError
+
+    try:
+        yield
+    except (SpecError, RenderError) as error:
+        _print_problems(error.problems, output_format)
+        count = len(error.problems)
+        if output_format == "text":
+            click.echo(f"envspec: {count} problem{'s' if count != 1 else ''} found; nothing was written", err=True)
+        sys.exit(ExitCode.FAILURE)
+    except EnvspecError as error:
+        if output_format == "json":
+            click.echo(json.dumps({"valid": False, "error": str(error)}))
+        click.echo(f"envspec: {error}", err=True)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        click.echo("envspec: interrupted; nothing was changed", err=True)
+        sys.exit(130)
+    except Exception as error:
+        state = click.get_current_context().find_object(_Context)
+        if state is not None and state.debug:
+            raise
+        click.echo(
+            f"envspec: internal error ({type(error).__name__}); rerun with --debug to see the traceback",
+            err=True,
+        )
+        sys.exit(ExitCode.FAILURE)
+
+
+def _print_problems(problems: tuple[Problem, ...], output_format: str) -> None:
+    if output_format == "json":
+        click.echo(json.dumps({"valid": False, "problems": [p.as_dict() for p in problems]}, indent=2))
+        return
+    for problem in problems:
+        click.echo(str(problem), err=True)
+
+
+def _spec(context: click.Context, spec: Path | None) -> Path | None:
+    return spec if spec is not None else context.ensure_object(_Context).default("spec")
+
+
+@cli.command()
+@spec_option
+@format_option
+@click.pass_context
+def validate(context: click.Context, spec: Path | None, output_format: str) -> None:
+    """Load, type-check and render the spec in memory; exit 1 on any problem.
+
+    \b
+    Example:
+      envspec validate --spec deploy/
+    """
+    with _boundary(output_format):
+        from envspec import api
+
+        project = api.load(_spec(context, spec))
+        warnings = api.validate(project)
+        _print_problems(tuple(warnings), "text")
+        if output_format == "json":
+            click.echo(json.dumps({"valid": True, "problems": [w.as_dict() for w in warnings]}, indent=2))
+        else:
+            names = ", ".join(project.environments)
+            click.echo(f"envspec: spec is valid ({len(project.environments)} environments: {names})")
+
+
+@cli.command()
+@spec_option
+@click.option("--env", "-e", "environments", multiple=True, help="Environment to render (name or unique prefix); repeatable.")
+@click.option("--all", "all_", is_flag=True, help="Render every environment.")
+@click.option("--target", "-t", "targets", multiple=True, help="Only these targets (dotenv, compose, kubernetes, example); repeatable.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), envvar="ENVSPEC_OUT", help="Output folder (default: build/ beside envspec.yaml).")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 when any generated file would change.")
+@click.option("--force", is_flag=True, help="Overwrite generated files that were edited by hand.")
+@click.pass_context
+def render(
+    context: click.Context,
+    spec: Path | None,
+    environments: tuple[str, ...],
+    all_: bool,
+    targets: tuple[str, ...],
+    out: Path | None,
+    check: bool,
+    force: bool,
+) -> None:
+    """Write the artifacts of one or more environments.
+
+    \b
+    Examples:
+      envspec render --all
+      envspec render --env prod --target kubernetes
+      envspec render --all --check      # CI: fail when build/ is stale
+    """
+    if all_ and environments:
+        raise click.UsageError("give --env or --all, not both")
+    with _boundary():
+        from envspec import api
+
+        project = api.load(_spec(context, spec))
+        options = api.RenderOptions(
+            environments=environments,
+            all=all_,
+            targets=targets,
+            out=out if out is not None else context.ensure_object(_Context).default("out"),
+            check=check,
+            force=force,
+        )
+        result = api.render(project, options)
+        _report_render(result)
+
+
+def _report_render(result: Any) -> None:
+    from envspec.errors import ExitCode
+
+    plan = result.plan
+    envs = ", ".join(result.environments)
+    if result.check:
+        for line in plan.conflicts:
+            click.echo(f"conflict: {line}", err=True)
+        for file in plan.write:
+            click.echo(f"would write: {result.out / file.path}", err=True)
+        for path in plan.remove:
+            click.echo(f"would remove: {result.out / path}", err=True)
+        if plan.changes or plan.conflicts:
+            click.echo(f"envspec: {len(plan.write) + len(plan.remove)} generated files are stale; run envspec render", err=True)
+            sys.exit(ExitCode.FAILURE)
+        click.echo(f"envspec: {len(plan.unchanged)} files up to date ({envs})")
+        return
+    removed = f", {len(plan.remove)} removed" if plan.remove else ""
+    click.echo(
+        f"envspec: {envs}: {len(plan.write)} written, {len(plan.unchanged)} unchanged{removed} in {result.out}"
+    )
+
+
+@cli.command()
+def schema() -> None:
+    """Print the spec's JSON Schema (for editors; also under schema/)."""
+    from envspec.schema import spec_schema
+
+    click.echo(spec_schema(), nl=False)
+
+
+def main() -> None:
+    cli(obj=_Context())
+
+

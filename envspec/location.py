@@ -1,0 +1,60 @@
+"""Where every node of the spec was written: file, line and column, by path.
+
+Paths are tuples of mapping keys and sequence indexes, e.g. ``("services", "web", "ports", 0)``.
+The loader records the position of each value and of each mapping key; later stages ask for the
+closest recorded position of any path, so a problem always points at real text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PathKey = str | int
+SpecPath = tuple[PathKey, ...]
+
+
+@dataclass(frozen=True)
+class Position:
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass
+class SourceMap:
+    """Positions of the values and keys of one spec file."""
+
+    file: str
+    values: dict[SpecPath, Position] = field(default_factory=dict)
+    keys: dict[SpecPath, Position] = field(default_factory=dict)
+
+    def value(self, path: SpecPath) -> Position:
+        """The position of the value at ``path``, or of its closest recorded ancestor."""
+        return self._closest(self.values, path)
+
+    def key(self, path: SpecPath) -> Position:
+        """The position of the key that names ``path`` (falls back to its value)."""
+        if path in self.keys:
+            return self.keys[path]
+        return self._closest(self.values, path)
+
+    def _closest(self, table: dict[SpecPath, Position], path: SpecPath) -> Position:
+        for end in range(len(path), -1, -1):
+            found = table.get(path[:end])
+            if found is not None:
+                return found
+        return Position(self.file, 1, 1)
+
+
+def dotted(path: SpecPath) -> str:
+    """``services.web.ports[0]``: how a path is shown in messages."""
+    text = ""
+    for key in path:
+        if isinstance(key, int):
+            text += f"[{key}]"
+        else:
+            text += f".{key}" if text else key
+    return text

@@ -1,0 +1,327 @@
+"""The spec's typed model: pydantic v2, strict about unknown fields, immutable.
+
+Scalars arrive from the loader as the text the user wrote; pydantic turns ``"3"`` into ``3`` where
+a field is numeric. Variable values stay text until :mod:`envspec.resolve` checks them against the
+variable's declared type.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from envspec.secrets import SecretRef
+
+VARIABLE_NAME = r"^[A-Z_][A-Z0-9_]*$"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+IMAGE_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+ENVIRONMENT_TARGETS = ("dotenv", "compose", "kubernetes")
+FLOATING_TAGS = frozenset({"latest"})
+
+DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
+VariableName = Annotated[str, StringConstraints(pattern=VARIABLE_NAME)]
+TargetName = Literal["dotenv", "compose", "kubernetes"]
+VariableType = Literal["str", "int", "float", "bool", "url", "enum", "list"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+def _secret_ref(value: Any) -> Any:
+    if isinstance(value, str):
+        return SecretRef.parse(value)
+    return value
+
+
+SecretRefField = Annotated[
+    SecretRef,
+    BeforeValidator(_secret_ref),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^[a-z][a-z0-9-]*://[^#]+(#.+)?$"}),
+]
+
+
+class SecretSource(Model):
+    """``{secret: "vault://path#key"}``: the value lives in a secret store."""
+
+    secret: SecretRefField
+
+
+LiteralValue = str | list[str]
+VariableValue = SecretSource | str | list[str]
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return SecretSource.model_validate(value)
+    if value is None:
+        raise ValueError("a value is required here (write '' for an empty string)")
+    if isinstance(value, list) and not all(isinstance(item, str) for item in value):
+        raise ValueError("list items must be scalars")
+    return value
+
+
+VariableValueField = Annotated[
+    VariableValue,
+    BeforeValidator(_value),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": ["string", "number", "boolean"]},
+                {"type": "array", "items": {"type": ["string", "number", "boolean"]}},
+                {
+                    "type": "object",
+                    "properties": {"secret": {"type": "string"}},
+                    "required": ["secret"],
+                    "additionalProperties": False,
+                },
+            ]
+        }
+    ),
+]
+
+
+class SecretsConfig(Model):
+    """How secret variables reach Kubernetes in one environment."""
+
+    mode: Literal["skeleton", "external-secrets"] = "skeleton"
+    store: DnsLabel | None = None
+    kind: Literal["SecretStore", "ClusterSecretStore"] = "ClusterSecretStore"
+    refresh_interval: Annotated[str, StringConstraints(pattern=r"^([0-9]+(ns|us|ms|s|m|h))+$")] = "1h"
+
+    @model_validator(mode="after")
+    def _store_for_external_secrets(self) -> SecretsConfig:
+        if self.mode == "external-secrets" and self.store is None:
+            raise ValueError("mode external-secrets needs 'store': the SecretStore to read from")
+        return self
+
+
+class Environment(Model):
+    targets: tuple[TargetName, ...] = ("dotenv",)
+    local: bool = False
+    namespace: DnsLabel | None = None
+    secrets: SecretsConfig = SecretsConfig()
+    description: str = ""
+
+
+class Port(Model):
+    port: Annotated[int, Field(ge=1, le=65535)]
+    host: Annotated[int, Field(ge=1, le=65535)] | None = None
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$")] | None = None
+    protocol: Literal["TCP", "UDP"] = "TCP"
+
+
+def _port(value: Any) -> Any:
+    return {"port": value} if isinstance(value, str | int) else value
+
+
+PortField = Annotated[Port, BeforeValidator(_port)]
+
+
+class Healthcheck(Model):
+    """A command run inside the container; compose ``healthcheck`` and Kubernetes exec probes."""
+
+    command: Annotated[tuple[str, ...], Field(min_length=1)]
+    interval: Annotated[int, Field(ge=1)] = 10
+    timeout: Annotated[int, Field(ge=1)] = 5
+    retries: Annotated[int, Field(ge=1)] = 5
+    start_period: Annotated[int, Field(ge=0)] = 0
+
+
+class Autoscale(Model):
+    min: Annotated[int, Field(ge=1)]
+    max: Annotated[int, Field(ge=1)]
+    target_cpu: Annotated[int, Field(ge=1, le=100)] = 80
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Autoscale:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+def _replicas(value: Any) -> Any:
+    return Autoscale.model_validate(value) if isinstance(value, dict) else value
+
+
+Replicas = Annotated[Annotated[int, Field(ge=0)] | Autoscale, BeforeValidator(_replicas)]
+
+
+class Volume(Model):
+    path: Annotated[str, StringConstraints(pattern=r"^/")]
+    size: Annotated[str, StringConstraints(pattern=r"^[0-9]+(Ki|Mi|Gi|Ti)$")] = "1Gi"
+
+
+def _volume(value: Any) -> Any:
+    return {"path": value} if isinstance(value, str) else value
+
+
+VolumeField = Annotated[Volume, BeforeValidator(_volume)]
+VolumeName = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
+
+
+class ResourceAmounts(Model):
+    cpu: Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?m?$")] | None = None
+    memory: Annotated[str, StringConstraints(pattern=r"^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$")] | None = None
+
+
+class Resources(Model):
+    requests: ResourceAmounts = ResourceAmounts()
+    limits: ResourceAmounts = ResourceAmounts()
+
+
+class KubernetesPatch(Model):
+    """Validated escape hatch: mappings merged into the generated Kubernetes documents."""
+
+    deployment: dict[str, Any] = {}
+    pod: dict[str, Any] = {}
+    container: dict[str, Any] = {}
+    service: dict[str, Any] = {}
+
+
+class ServiceFields(Model):
+    """Fields a service has in the base and an overlay may change."""
+
+    image: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._/:-]*$")] | None = None
+    version: Annotated[str, StringConstraints(pattern=IMAGE_TAG)] | None = None
+    command: tuple[str, ...] | None = None
+    ports: tuple[PortField, ...] | None = None
+    replicas: Replicas | None = None
+    depends_on: tuple[DnsLabel, ...] | None = None
+    healthcheck: Healthcheck | None = None
+    variables: tuple[VariableName, ...] | None = None
+    volumes: dict[VolumeName, VolumeField] | None = None
+    resources: Resources | None = None
+    external: bool | None = None
+    compose: dict[str, Any] | None = None
+    kubernetes: KubernetesPatch | None = None
+
+    @field_validator("image")
+    @classmethod
+    def _no_tag_in_image(cls, image: str | None) -> str | None:
+        if image is not None and ":" in image.rsplit("/", 1)[-1]:
+            raise ValueError("put the tag in 'version', not in 'image'")
+        return image
+
+
+class ServicePatch(ServiceFields):
+    """A service as an overlay changes it: every field optional."""
+
+
+class Service(ServiceFields):
+    """A service as the base declares it."""
+
+    image: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._/:-]*$")]
+    environments: tuple[str, ...] | None = None
+    description: str = ""
+
+
+class Rule(Model):
+    """A constraint on a variable's value, in all, local, non-local or one named environment."""
+
+    where: str = "all"
+    equals: str | None = None
+    choices: tuple[str, ...] | None = None
+    min_length: Annotated[int, Field(ge=0)] | None = None
+    max_length: Annotated[int, Field(ge=0)] | None = None
+    pattern: str | None = None
+    not_contains: str | None = None
+    message: str | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"not a regular expression: {error}") from None
+        return pattern
+
+
+class Variable(Model):
+    type: VariableType = "str"
+    default: VariableValueField | None = None
+    required: bool | None = None
+    secret: bool = False
+    choices: tuple[str, ...] | None = None
+    separator: Annotated[str, StringConstraints(min_length=1)] | None = None
+    description: str = ""
+    example: str | None = None
+    parity: Literal["strict", "default"] = "default"
+    rules: tuple[Rule, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Variable:
+        if self.type == "enum" and not self.choices:
+            raise ValueError("type enum needs 'choices'")
+        if self.type != "enum" and self.choices is not None:
+            raise ValueError("'choices' belongs to type enum (use a rule for other types)")
+        if self.separator is not None and self.type != "list":
+            raise ValueError("'separator' belongs to type list")
+        return self
+
+    @property
+    def is_required(self) -> bool:
+        return self.required if self.required is not None else self.default is None
+
+
+class ParityPolicy(Model):
+    """Which attributes must be identical in every environment unless a difference is declared."""
+
+    images: bool = True
+    versions: bool = True
+    services: bool = True
+    variables: bool = True
+    strict_values: bool = True
+
+
+class Difference(Model):
+    path: Annotated[str, StringConstraints(min_length=1)]
+    reason: Annotated[str, StringConstraints(min_length=1)]
+    environments: tuple[str, ...] | None = None
+
+
+class Overlay(Model):
+    variables: dict[str, VariableValueField] = {}
+    services: dict[str, ServicePatch] = {}
+    differences: tuple[Difference, ...] = ()
+
+
+class Spec(Model):
+    version: int
+    project: DnsLabel
+    description: str = ""
+    environments: Annotated[dict[DnsLabel, Environment], Field(min_length=1)]
+    services: dict[DnsLabel, Service] = {}
+    variables: dict[VariableName, Variable] = {}
+    parity: ParityPolicy = ParityPolicy()
+
+    @field_validator("version")
+    @classmethod
+    def _supported(cls, version: int) -> int:
+        if version != 1:
+            raise ValueError("this envspec reads spec version 1")
+        return version
+
+
+class SpecBundle(BaseModel):
+    """A validated spec: the base and each environment's overlay (empty when it has no file)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    base: Spec
+    overlays: dict[str, Overlay]

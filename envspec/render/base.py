@@ -1,0 +1,161 @@
+"""What a renderer is, and the template set every renderer draws from.
+
+A renderer turns resolved environments into :class:`RenderedFile` values; it reads no disk and
+writes none. Templates are Jinja2 with ``StrictUndefined``; a spec's ``templates/`` folder overrides
+any built-in template of the same name.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol
+
+import jinja2
+import yaml
+
+from envspec.errors import Problem, RenderError
+from envspec.loader import display_path
+from envspec.models import Spec
+from envspec.render.filters import FILTERS, CannotCarry, to_yaml
+from envspec.resolve import ResolvedEnvironment
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """A file to write, relative to the output folder."""
+
+    path: str
+    content: str
+
+
+class EnvironmentRenderer(Protocol):
+    """Renders one environment's artifacts under ``<env>/``."""
+
+    def render(self, environment: ResolvedEnvironment, templates: Templates) -> Iterable[RenderedFile]:
+        ...
+
+
+class ProjectRenderer(Protocol):
+    """Renders artifacts that describe the whole spec (``.env.example``, ``settings.py``)."""
+
+    def render(
+        self, spec: Spec, environments: Mapping[str, ResolvedEnvironment], templates: Templates
+    ) -> Iterable[RenderedFile]:
+        ...
+
+
+def builtin_template_dir() -> Path:
+    """The built-in templates: package data in a wheel, the repository's folder in a checkout."""
+    packaged = resources.files("envspec").joinpath("templates")
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "templates"
+
+
+class Templates:
+    """The built-in templates overlaid with a spec's own, compiled once per run."""
+
+    def __init__(self, overrides: Path | None = None) -> None:
+        self.builtin = builtin_template_dir()
+        self.overrides = overrides
+        search = [str(overrides), str(self.builtin)] if overrides else [str(self.builtin)]
+        self.environment = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(search),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.environment.filters.update(FILTERS)
+
+    def names(self) -> list[str]:
+        return sorted(
+            str(path.relative_to(self.builtin))
+            for path in self.builtin.rglob("*.j2")
+        )
+
+    def unknown_overrides(self) -> list[Problem]:
+        """Files in the spec's ``templates/`` that override nothing (a misspelt name)."""
+        if self.overrides is None:
+            return []
+        known = set(self.names())
+        from envspec.errors import did_you_mean
+
+        problems = []
+        for path in sorted(self.overrides.rglob("*")):
+            name = str(path.relative_to(self.overrides))
+            if path.is_file() and name not in known:
+                problems.append(
+                    Problem(
+                        display_path(path), 1, 1, "templates",
+                        f"no built-in template is named '{name}'" + did_you_mean(name, known),
+                    )
+                )
+        return problems
+
+    def render(self, name: str, /, **context: Any) -> str:
+        """Render one template; a template error becomes a positioned :class:`RenderError`."""
+        try:
+            template = self.environment.get_template(name)
+            return template.render(**context)
+        except jinja2.TemplateSyntaxError as error:
+            raise RenderError([self._problem(error.name or name, error.lineno, error.message or "")]) from None
+        except jinja2.UndefinedError as error:
+            line = self._template_line(name)
+            raise RenderError([self._problem(name, line, f"undefined: {error.message}")]) from None
+        except CannotCarry:
+            raise
+        except jinja2.TemplateError as error:
+            raise RenderError([self._problem(name, self._template_line(name), str(error))]) from None
+
+    def render_yaml(self, name: str, patch: Mapping[str, Any] | None = None, /, **context: Any) -> Any:
+        """Render a YAML template to data, with ``patch`` merged over it (escape hatches)."""
+        text = self.render(name, **context)
+        try:
+            data = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a safe loader
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            line = mark.line + 1 if mark else 1
+            raise RenderError(
+                [self._problem(name, 1, f"renders invalid YAML (output line {line}): {error}")]
+            ) from None
+        if patch:
+            from envspec.resolve import deep_merge
+
+            data = deep_merge(data, patch)
+        return data
+
+    def _problem(self, name: str, line: int, message: str) -> Problem:
+        return Problem(self._display(name), line, 1, "template", message)
+
+    def _display(self, name: str) -> str:
+        if self.overrides is not None and (self.overrides / name).is_file():
+            return display_path(self.overrides / name)
+        return display_path(self.builtin / name)
+
+    def _template_line(self, name: str) -> int:
+        trace = traceback.extract_tb(sys.exc_info()[2])
+        for frame in reversed(trace):
+            if frame.filename.endswith(name) and frame.lineno is not None:
+                return frame.lineno
+        return 1
+
+
+try:
+    from yaml import CSafeLoader as _YamlLoader
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import SafeLoader as _YamlLoader  # type: ignore[assignment]
+
+
+def yaml_document(data: Any, header: str) -> str:
+    return header + to_yaml(data)
+
+
+def yaml_stream(documents: Iterable[Any], header: str) -> str:
+    return header + "---\n".join(to_yaml(document) for document in documents)

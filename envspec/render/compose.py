@@ -1,0 +1,49 @@
+"""``<env>/docker-compose.yaml``: the deployed services, read alike by Compose v1 and v2."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from envspec.models import Autoscale
+from envspec.render._common import check_values, yaml_header
+from envspec.render.base import RenderedFile, Templates, yaml_document
+from envspec.render.filters import compose_escape, yaml_quote
+from envspec.resolve import ResolvedEnvironment
+
+
+class ComposeRenderer:
+    def render(self, environment: ResolvedEnvironment, templates: Templates) -> Iterable[RenderedFile]:
+        services = environment.deployed
+        received = {name for service in services for name in service.variables}
+        check_values(
+            (environment.variables[name] for name in sorted(received)),
+            lambda value: yaml_quote(compose_escape(value)),
+            environment.name,
+            "docker-compose.yaml",
+        )
+        volumes = sorted({volume for service in services for volume in service.spec.volumes or {}})
+        replicas = {
+            service.name: _replicas(service.spec.replicas) for service in services
+        }
+        healthchecked = {service.name: service.spec.healthcheck is not None for service in services}
+        patch = {
+            "services": {service.name: service.spec.compose for service in services if service.spec.compose}
+        }
+        data = templates.render_yaml(
+            "compose/docker-compose.yaml.j2",
+            patch if patch["services"] else None,
+            environment=environment,
+            services=services,
+            variables=environment.variables,
+            volumes=volumes,
+            replicas=replicas,
+            healthchecked=healthchecked,
+        )
+        content = yaml_document(data, yaml_header(environment.name))
+        yield RenderedFile(f"{environment.name}/docker-compose.yaml", content)
+
+
+def _replicas(replicas: int | Autoscale | None) -> int:
+    if replicas is None:
+        return 1
+    return replicas.min if isinstance(replicas, Autoscale) else replicas

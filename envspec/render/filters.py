@@ -1,0 +1,141 @@
+"""Quoting for every output format, so each value reaches the application byte for byte.
+
+Each function either returns text that the format's real readers turn back into exactly ``value``
+or raises :class:`CannotCarry` saying why the format cannot hold it. The dotenv rules were chosen
+for the readers that meet a ``.env`` file: python-dotenv (and so pydantic-settings), a POSIX shell
+sourcing it, and Compose v1 and v2 reading it as an ``env_file``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+_PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./-]*")
+_RESERVED = frozenset(
+    {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", "yaml", "nan", "inf"}
+)
+_NEEDS_ESCAPE = re.compile("[\\x00-\\x1f\\x7f-\\x9f\"\\\\\u2028\u2029\ufeff\ud800-\udfff]")
+_NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", '"': '\\"', "\\": "\\\\", "\0": "\\0"}
+
+
+class CannotCarry(ValueError):  # noqa: N818 - reads as "this format cannot carry the value"
+    """A format cannot represent a value exactly; the message never contains the value."""
+
+
+def yaml_quote(value: str) -> str:
+    """A double-quoted YAML scalar that YAML 1.1 and 1.2 readers both read as ``value``."""
+    return '"' + _NEEDS_ESCAPE.sub(_escape, value) + '"'
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED_ESCAPES.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    if 0xD800 <= code <= 0xDFFF:
+        raise CannotCarry("a lone surrogate is not a character that UTF-8 YAML can carry")
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def yaml_scalar(value: object) -> str:
+    """A YAML scalar for ``value``: strings quoted unless plainly unambiguous."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return json.dumps(value)
+    text = str(value)
+    if _PLAIN.fullmatch(text) and text.lower() not in _RESERVED:
+        return text
+    return yaml_quote(text)
+
+
+def to_yaml(data: Any) -> str:
+    """Block-style YAML for plain data, every string quoted by :func:`yaml_scalar`."""
+    lines: list[str] = []
+    _emit(data, 0, lines)
+    return "\n".join(lines) + "\n"
+
+
+def _emit(data: Any, indent: int, lines: list[str]) -> None:
+    pad = " " * indent
+    if isinstance(data, Mapping):
+        if not data:
+            lines.append(pad + "{}")
+        for key, value in data.items():
+            _emit_entry(f"{pad}{yaml_scalar(key)}:", value, indent, lines)
+    elif isinstance(data, Sequence) and not isinstance(data, str):
+        if not data:
+            lines.append(pad + "[]")
+        for item in data:
+            _emit_entry(f"{pad}-", item, indent, lines, sequence=True)
+    else:
+        lines.append(pad + yaml_scalar(data))
+
+
+def _emit_entry(head: str, value: Any, indent: int, lines: list[str], sequence: bool = False) -> None:
+    is_mapping = isinstance(value, Mapping)
+    is_list = isinstance(value, Sequence) and not isinstance(value, str)
+    if (is_mapping or is_list) and value:
+        if sequence and is_mapping:
+            nested: list[str] = []
+            _emit(value, indent + 2, nested)
+            lines.append(head + " " + nested[0].lstrip())
+            lines.extend(nested[1:])
+        else:
+            lines.append(head)
+            _emit(value, indent + 2, lines)
+    elif is_mapping:
+        lines.append(head + " {}")
+    elif is_list:
+        lines.append(head + " []")
+    else:
+        lines.append(head + " " + yaml_scalar(value))
+
+
+def compose_escape(value: str) -> str:
+    """Escape Compose interpolation: every ``$`` becomes ``$$`` (v1 and v2 alike)."""
+    return value.replace("$", "$$")
+
+
+def dotenv_quote(value: str) -> str:
+    """The right-hand side of ``NAME=...`` for a ``.env`` file, exact in every reader.
+
+    Single quotes are literal in a shell and in Compose v2, but python-dotenv (and Compose v1)
+    expand ``${...}`` inside them and unescape ``\\\\`` and ``\\'``; double quotes are unescaped
+    by both a shell and python-dotenv, but a shell expands ``$`` and backticks inside them.
+    """
+    if "\0" in value:
+        raise CannotCarry("an environment variable cannot hold a NUL character")
+    if "${" in value:
+        raise CannotCarry("'${' is expanded by python-dotenv and Compose v1 in every quoting style")
+    if "'" not in value and "\\" not in value:
+        return f"'{value}'"
+    if "$" not in value and "`" not in value:
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise CannotCarry(
+        "it holds a single quote or backslash together with '$' or '`', which no .env quoting "
+        "keeps intact for both a shell and python-dotenv"
+    )
+
+
+def comment(text: str) -> str:
+    """Text made safe as the body of a ``#`` comment line: one line, no control characters."""
+    return " ".join(re.sub(r"[\x00-\x1f\x7f\u2028\u2029]", " ", text).split())
+
+
+FILTERS = {
+    "yaml": yaml_scalar,
+    "yaml_quote": yaml_quote,
+    "compose_escape": compose_escape,
+    "dotenv": dotenv_quote,
+    "comment": comment,
+    "tojson_compact": lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True),
+}

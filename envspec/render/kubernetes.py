@@ -1,0 +1,232 @@
+"""``<env>/kubernetes/``: one file per document, and a kustomization that builds them all.
+
+Non-secret variables reach a pod through its service's ConfigMap (``envFrom``); secret variables
+through ``secretKeyRef``: to the environment's Secret skeleton or ExternalSecret target, or, for a
+``k8s://`` reference, straight to the existing Secret it names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from envspec.errors import Problem, RenderError
+from envspec.models import Autoscale
+from envspec.render._common import check_values, yaml_header
+from envspec.render.base import RenderedFile, Templates, yaml_document
+from envspec.render.filters import yaml_quote
+from envspec.resolve import ResolvedEnvironment, ResolvedService, ResolvedVariable
+from envspec.secrets import SecretRef
+
+LABEL_VALUE_MAX = 63
+STORE_BACKENDS = frozenset({"vault", "aws-sm", "gcp-sm", "azure-kv"})
+
+
+@dataclass(frozen=True)
+class KeyRef:
+    secret: str
+    key: str
+
+
+@dataclass(frozen=True)
+class SecretPlan:
+    """Which Secret each secret variable is read from, and the documents that provide them."""
+
+    refs: dict[str, KeyRef]
+    skeleton: dict[str, str]
+    skeleton_references: dict[str, str]
+    external: dict[str, SecretRef]
+
+
+class KubernetesRenderer:
+    def render(self, environment: ResolvedEnvironment, templates: Templates) -> Iterable[RenderedFile]:
+        check_values(
+            environment.variables.values(), yaml_quote, environment.name, "Kubernetes manifests"
+        )
+        return list(_Builder(environment, templates).files())
+
+
+class _Builder:
+    def __init__(self, environment: ResolvedEnvironment, templates: Templates) -> None:
+        self.environment = environment
+        self.templates = templates
+        self.namespace = environment.namespace
+        self.project = environment.project
+        self.header = yaml_header(environment.name)
+        self.base = f"{environment.name}/kubernetes"
+        self.secrets_name = f"{environment.project}-secrets"
+        self.static_name = f"{environment.project}-secrets-static"
+
+    def files(self) -> Iterator[RenderedFile]:
+        documents: dict[str, Any] = {}
+        documents["namespace.yaml"] = self._yaml(
+            "kubernetes/namespace.yaml.j2", namespace=self.namespace, project=self.project
+        )
+        plan = self._plan()
+        if plan.skeleton:
+            name = self.static_name if plan.external else self.secrets_name
+            documents["secret.yaml"] = self._yaml(
+                "kubernetes/secret.yaml.j2",
+                name=name,
+                namespace=self.namespace,
+                project=self.project,
+                data=plan.skeleton,
+                references=plan.skeleton_references,
+            )
+        if plan.external:
+            documents["externalsecret.yaml"] = self._yaml(
+                "kubernetes/externalsecret.yaml.j2",
+                name=self.secrets_name,
+                namespace=self.namespace,
+                project=self.project,
+                secrets=self.environment.config.secrets,
+                references=plan.external,
+            )
+        for service in self.environment.deployed:
+            documents.update(self._service(service, plan))
+        names = sorted(documents)
+        kustomization = self._yaml(
+            "kubernetes/kustomization.yaml.j2", namespace=self.namespace, resources=names
+        )
+        for name in names:
+            yield RenderedFile(f"{self.base}/{name}", yaml_document(documents[name], self.header))
+        yield RenderedFile(f"{self.base}/kustomization.yaml", yaml_document(kustomization, self.header))
+
+    def _yaml(self, template: str, patch: dict[str, Any] | None = None, /, **context: Any) -> Any:
+        return self.templates.render_yaml(template, patch, **context)
+
+    def _plan(self) -> SecretPlan:
+        received = {name for service in self.environment.deployed for name in service.variables}
+        refs: dict[str, KeyRef] = {}
+        skeleton: dict[str, str] = {}
+        skeleton_references: dict[str, str] = {}
+        external: dict[str, SecretRef] = {}
+        external_mode = self.environment.config.secrets.mode == "external-secrets"
+        backends: dict[str, str] = {}
+        for name, variable in self.environment.variables.items():
+            if name not in received or not variable.sensitive:
+                continue
+            reference = variable.reference
+            if reference is not None and reference.backend == "k8s":
+                assert reference.key is not None
+                refs[name] = KeyRef(reference.path, reference.key)
+            elif reference is not None and external_mode and reference.backend in STORE_BACKENDS:
+                external[name] = reference
+                backends.setdefault(reference.backend, name)
+                refs[name] = KeyRef(self.secrets_name, name)
+            else:
+                skeleton[name] = variable.value if variable.value is not None else ""
+                if reference is not None:
+                    skeleton_references[name] = str(reference)
+                refs[name] = KeyRef(self.secrets_name, name)
+        if external:
+            for name, ref in refs.items():
+                if name in skeleton:
+                    refs[name] = KeyRef(self.static_name, ref.key)
+        if len(backends) > 1:
+            raise RenderError([_mixed_backends(self.environment, backends)])
+        return SecretPlan(refs, skeleton, skeleton_references, external)
+
+    def _service(self, service: ResolvedService, plan: SecretPlan) -> dict[str, Any]:
+        labels = self._labels(service)
+        selector = {key: labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
+        patch = service.spec.kubernetes
+        variables = [self.environment.variables[name] for name in service.variables]
+        data = {v.name: v.value for v in variables if not v.sensitive and v.value is not None}
+        secret_refs = {v.name: plan.refs[v.name] for v in variables if v.sensitive}
+        documents: dict[str, Any] = {}
+        config_map = f"{service.name}-config" if data else None
+        if config_map:
+            documents[f"{service.name}-configmap.yaml"] = self._yaml(
+                "kubernetes/configmap.yaml.j2", name=config_map, namespace=self.namespace,
+                labels=labels, data=data,
+            )
+        claims = {volume: f"{service.name}-{volume}" for volume in service.spec.volumes or {}}
+        for volume, claim in claims.items():
+            documents[f"{service.name}-pvc-{volume}.yaml"] = self._yaml(
+                "kubernetes/pvc.yaml.j2", name=claim, namespace=self.namespace, labels=labels,
+                volume=(service.spec.volumes or {})[volume],
+            )
+        autoscale = service.spec.replicas if isinstance(service.spec.replicas, Autoscale) else None
+        deployment = self._yaml(
+            "kubernetes/deployment.yaml.j2",
+            None,
+            service=service,
+            namespace=self.namespace,
+            labels=labels,
+            selector=selector,
+            autoscale=autoscale,
+            checksum=_checksum(data, secret_refs, variables),
+            config_map=config_map,
+            secret_refs=secret_refs,
+            resources=_resources(service),
+            claims=claims,
+        )
+        if patch is not None:
+            from envspec.resolve import deep_merge
+
+            deployment = deep_merge(deployment, patch.deployment)
+            template_spec = deployment["spec"]["template"]["spec"]
+            merged_pod = deep_merge(template_spec, patch.pod)
+            merged_pod["containers"] = [deep_merge(merged_pod["containers"][0], patch.container)]
+            deployment["spec"]["template"]["spec"] = merged_pod
+        documents[f"{service.name}-deployment.yaml"] = deployment
+        if service.spec.ports:
+            documents[f"{service.name}-service.yaml"] = self._yaml(
+                "kubernetes/service.yaml.j2", patch.service if patch else None,
+                service=service, namespace=self.namespace, labels=labels, selector=selector,
+            )
+        if autoscale is not None:
+            documents[f"{service.name}-hpa.yaml"] = self._yaml(
+                "kubernetes/hpa.yaml.j2", service=service, namespace=self.namespace,
+                labels=labels, autoscale=autoscale,
+            )
+        return documents
+
+    def _labels(self, service: ResolvedService) -> dict[str, str]:
+        labels = {
+            "app.kubernetes.io/name": service.name,
+            "app.kubernetes.io/instance": self.namespace,
+            "app.kubernetes.io/part-of": self.project,
+            "app.kubernetes.io/managed-by": "envspec",
+        }
+        version = service.spec.version
+        if version and len(version) <= LABEL_VALUE_MAX and version[0].isalnum() and version[-1].isalnum():
+            labels["app.kubernetes.io/version"] = version
+        return labels
+
+
+def _resources(service: ResolvedService) -> dict[str, dict[str, str]]:
+    resources = service.spec.resources
+    if resources is None:
+        return {}
+    sections = {
+        "requests": resources.requests.model_dump(exclude_none=True),
+        "limits": resources.limits.model_dump(exclude_none=True),
+    }
+    return {section: amounts for section, amounts in sections.items() if amounts}
+
+
+def _checksum(
+    data: dict[str, str | None], secret_refs: dict[str, KeyRef], variables: list[ResolvedVariable]
+) -> str:
+    """Changes whenever the pod's configuration changes, so the Deployment rolls its pods."""
+    references = {
+        v.name: [secret_refs[v.name].secret, secret_refs[v.name].key, str(v.reference or "")]
+        for v in variables
+        if v.sensitive
+    }
+    payload = json.dumps({"data": data, "secrets": references}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _mixed_backends(environment: ResolvedEnvironment, backends: dict[str, str]) -> Problem:
+    first = environment.variables[next(iter(backends.values()))].origin
+    return Problem(
+        first.file, first.line, first.column, "secrets",
+        f"environment '{environment.name}' reads secrets through one ExternalSecret store, but "
+        f"its references use several backends ({', '.join(sorted(backends))})",
+    )

@@ -1,0 +1,358 @@
+"""Base + overlay -> one :class:`ResolvedEnvironment`: every value typed, checked and final.
+
+A resolved variable holds the exact text the application will read (booleans as ``true``/``false``,
+lists as JSON arrays or joined by their separator) or a secret reference. A secret's literal value
+is kept only in local environments, and no message built here ever contains a secret's value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from envspec.errors import Problem, SpecError
+from envspec.loader import RawSpec
+from envspec.location import Position, SourceMap, SpecPath, dotted
+from envspec.models import (
+    FLOATING_TAGS,
+    Difference,
+    Environment,
+    KubernetesPatch,
+    LiteralValue,
+    Overlay,
+    Rule,
+    SecretSource,
+    Service,
+    ServicePatch,
+    Spec,
+    SpecBundle,
+    Variable,
+)
+from envspec.secrets import SecretRef
+
+_INT = re.compile(r"[-+]?[0-9]+")
+_BOOLS = {"true": "true", "yes": "true", "on": "true", "1": "true",
+          "false": "false", "no": "false", "off": "false", "0": "false"}
+
+
+@dataclass(frozen=True)
+class ResolvedVariable:
+    """One variable in one environment: its final text, or the reference it comes from."""
+
+    name: str
+    spec: Variable
+    value: str | None
+    reference: SecretRef | None
+    origin: Position
+
+    @property
+    def sensitive(self) -> bool:
+        """A secret: its literal (local environments only) is never shown outside their files."""
+        return self.spec.secret or self.reference is not None
+
+
+@dataclass(frozen=True)
+class ResolvedService:
+    name: str
+    spec: Service
+    external: bool
+    variables: tuple[str, ...]
+    depends_on: tuple[str, ...]
+
+    @property
+    def image(self) -> str:
+        return f"{self.spec.image}:{self.spec.version}" if self.spec.version else self.spec.image
+
+
+@dataclass(frozen=True)
+class ResolvedEnvironment:
+    project: str
+    name: str
+    config: Environment
+    services: tuple[ResolvedService, ...]
+    variables: Mapping[str, ResolvedVariable]
+    differences: tuple[Difference, ...]
+
+    @property
+    def namespace(self) -> str:
+        return self.config.namespace or f"{self.project}-{self.name}"[:63].rstrip("-")
+
+    @property
+    def deployed(self) -> tuple[ResolvedService, ...]:
+        """Services that get a workload here (not external)."""
+        return tuple(service for service in self.services if not service.external)
+
+
+@dataclass(frozen=True)
+class SourceMaps:
+    """Positions for the base file and each overlay, used to point problems at text."""
+
+    base: SourceMap
+    overlays: Mapping[str, SourceMap]
+
+    @classmethod
+    def of(cls, raw: RawSpec) -> SourceMaps:
+        return cls(raw.base.source, {name: doc.source for name, doc in raw.overlays.items()})
+
+    def overlay(self, environment: str) -> SourceMap | None:
+        return self.overlays.get(environment)
+
+
+def resolve_all(bundle: SpecBundle, sources: SourceMaps) -> dict[str, ResolvedEnvironment]:
+    """Resolve every environment; raise one :class:`SpecError` with the problems of all of them."""
+    problems: list[Problem] = []
+    resolved: dict[str, ResolvedEnvironment] = {}
+    for name in bundle.base.environments:
+        environment = _resolve(bundle, name, sources, problems)
+        if environment is not None:
+            resolved[name] = environment
+    if problems:
+        raise SpecError(problems)
+    return resolved
+
+
+def resolve(bundle: SpecBundle, name: str, sources: SourceMaps) -> ResolvedEnvironment:
+    problems: list[Problem] = []
+    environment = _resolve(bundle, name, sources, problems)
+    if problems or environment is None:
+        raise SpecError(problems)
+    return environment
+
+
+def _resolve(
+    bundle: SpecBundle, name: str, sources: SourceMaps, problems: list[Problem]
+) -> ResolvedEnvironment | None:
+    spec = bundle.base
+    config = spec.environments[name]
+    overlay = bundle.overlays.get(name, Overlay())
+    here = _Context(spec, name, config, sources, problems)
+    variables = dict(here.variables(overlay))
+    services = tuple(here.services(overlay, variables))
+    if problems:
+        return None
+    return ResolvedEnvironment(spec.project, name, config, services, variables, overlay.differences)
+
+
+class _Context:
+    def __init__(
+        self, spec: Spec, name: str, config: Environment, sources: SourceMaps, problems: list[Problem]
+    ) -> None:
+        self.spec = spec
+        self.name = name
+        self.config = config
+        self.sources = sources
+        self.problems = problems
+
+    def _problem(self, in_overlay: bool, path: SpecPath, message: str) -> None:
+        source = self.sources.overlay(self.name) if in_overlay else self.sources.base
+        assert source is not None
+        position = source.value(path)
+        self.problems.append(Problem(position.file, position.line, position.column, dotted(path), message))
+
+    def _position(self, in_overlay: bool, path: SpecPath) -> Position:
+        source = self.sources.overlay(self.name) if in_overlay else self.sources.base
+        assert source is not None
+        return source.value(path)
+
+    def variables(self, overlay: Overlay) -> Iterator[tuple[str, ResolvedVariable]]:
+        for name, variable in self.spec.variables.items():
+            in_overlay = name in overlay.variables
+            raw = overlay.variables[name] if in_overlay else variable.default
+            path: SpecPath = ("variables", name) if in_overlay else ("variables", name, "default")
+            if raw is None:
+                if variable.is_required:
+                    self._problem(
+                        False,
+                        ("variables", name),
+                        f"no value in environment '{self.name}': give it a default or set it in "
+                        f"environments/{self.name}.yaml",
+                    )
+                continue
+            origin = self._position(in_overlay, path)
+            if isinstance(raw, SecretSource):
+                yield name, ResolvedVariable(name, variable, None, raw.secret, origin)
+                continue
+            if variable.secret and not self.config.local:
+                self._problem(
+                    in_overlay,
+                    path,
+                    f"'{name}' is secret: a literal value is allowed only in local environments, "
+                    f"and '{self.name}' is not local; use {{secret: \"<backend>://<path>\"}}",
+                )
+                continue
+            text = self._typed(variable, name, raw, in_overlay, path)
+            if text is None:
+                continue
+            self._check_rules(variable, name, text, in_overlay, path)
+            yield name, ResolvedVariable(name, variable, text, None, origin)
+
+    def _typed(
+        self, variable: Variable, name: str, raw: LiteralValue, in_overlay: bool, path: SpecPath
+    ) -> str | None:
+        shown = "" if variable.secret else f" {_quote(raw)}"
+        try:
+            text = coerce(variable, raw)
+        except ValueError as error:
+            self._problem(in_overlay, path, f"value{shown} is not valid for type {variable.type}: {error}")
+            return None
+        if "\0" in text:
+            self._problem(in_overlay, path, "a NUL character cannot be carried by any environment variable")
+            return None
+        return text
+
+    def _check_rules(
+        self, variable: Variable, name: str, text: str, in_overlay: bool, path: SpecPath
+    ) -> None:
+        for rule in variable.rules:
+            if self._applies(rule):
+                failure = rule_failure(rule, text)
+                if failure is not None:
+                    scope = "" if rule.where == "all" else f" in {rule.where} environments"
+                    self._problem(
+                        in_overlay,
+                        path,
+                        rule.message or f"'{name}' {failure}{scope} (environment '{self.name}')",
+                    )
+
+    def _applies(self, rule: Rule) -> bool:
+        if rule.where == "all":
+            return True
+        if rule.where == "local":
+            return self.config.local
+        if rule.where == "non-local":
+            return not self.config.local
+        return rule.where == self.name
+
+    def services(
+        self, overlay: Overlay, variables: Mapping[str, ResolvedVariable]
+    ) -> Iterator[ResolvedService]:
+        present = {
+            name
+            for name, service in self.spec.services.items()
+            if service.environments is None or self.name in service.environments
+        }
+        merged = {
+            name: merge_service(self.spec.services[name], overlay.services.get(name))
+            for name in self.spec.services
+            if name in present
+        }
+        for name, service in merged.items():
+            in_overlay = name in overlay.services
+            external = bool(service.external)
+            if not external and not self.config.local:
+                version_set_here = in_overlay and overlay.services[name].version is not None
+                path: SpecPath = ("services", name, "version") if version_set_here else ("services", name)
+                if service.version is None or service.version in FLOATING_TAGS:
+                    tag = "no version" if service.version is None else f"floating tag '{service.version}'"
+                    self._problem(
+                        version_set_here,
+                        path,
+                        f"{tag} in non-local environment '{self.name}': pin an exact version",
+                    )
+            receives = service.variables if service.variables is not None else tuple(self.spec.variables)
+            depends_on = tuple(
+                dependency
+                for dependency in service.depends_on or ()
+                if dependency in merged and not merged[dependency].external
+            )
+            yield ResolvedService(
+                name=name,
+                spec=service,
+                external=external,
+                variables=tuple(v for v in receives if v in variables),
+                depends_on=depends_on,
+            )
+
+
+def merge_service(base: Service, patch: ServicePatch | None) -> Service:
+    """The base service with an overlay's fields replacing its own; mappings merge deeply."""
+    if patch is None:
+        return base
+    update: dict[str, Any] = {}
+    for field in patch.model_fields_set:
+        value = getattr(patch, field)
+        current = getattr(base, field)
+        if field == "compose" and current is not None and value is not None:
+            value = deep_merge(current, value)
+        elif field == "kubernetes" and current is not None and value is not None:
+            value = KubernetesPatch(
+                **{part: deep_merge(getattr(current, part), getattr(value, part)) for part in KubernetesPatch.model_fields}
+            )
+        update[field] = value
+    return base.model_copy(update=update)
+
+
+def deep_merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """``patch`` over ``base``: nested mappings merge, anything else is replaced."""
+    result = dict(base)
+    for key, value in patch.items():
+        current = result.get(key)
+        if isinstance(current, Mapping) and isinstance(value, Mapping):
+            result[key] = deep_merge(current, value)
+        else:
+            result[key] = value
+    return result
+
+
+def coerce(variable: Variable, raw: LiteralValue) -> str:
+    """The exact text an application reads for ``raw``; ``ValueError`` says why it is invalid."""
+    kind = variable.type
+    if isinstance(raw, list):
+        if kind != "list":
+            raise ValueError("a list was given")
+        if variable.separator is None:
+            return json.dumps(raw, ensure_ascii=False)
+        if any(variable.separator in item for item in raw):
+            raise ValueError(f"an item contains the separator '{variable.separator}'")
+        return variable.separator.join(raw)
+    if kind == "list":
+        raise ValueError("expected a list")
+    if kind == "int" and not _INT.fullmatch(raw):
+        raise ValueError("expected an integer")
+    if kind == "float":
+        try:
+            number = float(raw)
+        except ValueError:
+            raise ValueError("expected a number") from None
+        if raw != raw.strip() or math.isnan(number) or math.isinf(number):
+            raise ValueError("expected a finite number")
+    if kind == "bool":
+        canonical = _BOOLS.get(raw.lower())
+        if canonical is None:
+            raise ValueError("expected true or false")
+        return canonical
+    if kind == "url":
+        parts = urlsplit(raw)
+        if not parts.scheme or not (parts.netloc or parts.path) or any(c.isspace() for c in raw):
+            raise ValueError("expected a URL like scheme://host/path")
+    if kind == "enum":
+        assert variable.choices is not None
+        if raw not in variable.choices:
+            raise ValueError(f"expected one of: {', '.join(variable.choices)}")
+    return raw
+
+
+def rule_failure(rule: Rule, text: str) -> str | None:
+    """How ``text`` breaks ``rule``, phrased without repeating the value, or None."""
+    if rule.equals is not None and text != rule.equals:
+        return f"must equal '{rule.equals}'"
+    if rule.choices is not None and text not in rule.choices:
+        return f"must be one of: {', '.join(rule.choices)}"
+    if rule.min_length is not None and len(text) < rule.min_length:
+        return f"must be at least {rule.min_length} characters long"
+    if rule.max_length is not None and len(text) > rule.max_length:
+        return f"must be at most {rule.max_length} characters long"
+    if rule.pattern is not None and not re.fullmatch(rule.pattern, text):
+        return f"must match the pattern '{rule.pattern}'"
+    if rule.not_contains is not None and rule.not_contains in text:
+        return f"must not contain '{rule.not_contains}'"
+    return None
+
+
+def _quote(raw: LiteralValue) -> str:
+    return json.dumps(raw, ensure_ascii=False)

@@ -1,0 +1,21 @@
+"""The spec's JSON Schema, generated from the models (committed under ``schema/``)."""
+
+from __future__ import annotations
+
+import json
+
+from envspec.models import Overlay, Spec
+
+
+def spec_schema() -> str:
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "envspec spec (envspec.yaml) or overlay (environments/<env>.yaml)",
+        "anyOf": [{"$ref": "#/$defs/Spec"}, {"$ref": "#/$defs/Overlay"}],
+        "$defs": {},
+    }
+    for model in (Spec, Overlay):
+        generated = model.model_json_schema(ref_template="#/$defs/{model}")
+        schema["$defs"].update(generated.pop("$defs", {}))  # type: ignore[union-attr]
+        schema["$defs"][model.__name__] = generated  # type: ignore[index]
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,59 @@
+"""Secret references (``<backend>://<path>[#<key>]``) and the masking of secret values.
+
+envspec never resolves a reference: it carries it to the artifact that will (an ExternalSecret, a
+Secret skeleton's annotation, a compose ``${VAR:?}``), so a reference is safe to print.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+BACKENDS: Final = ("vault", "aws-sm", "gcp-sm", "azure-kv", "k8s", "env")
+MASK: Final = "<literal secret>"
+
+_VARIABLE = re.compile(r"[A-Z_][A-Z0-9_]*")
+_K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+_K8S_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
+_REFERENCE = re.compile(r"(?P<backend>[a-z][a-z0-9-]*)://(?P<path>[^#]*)(?:#(?P<key>.*))?", re.S)
+_PRINTABLE = re.compile(r"[\x21-\x7e]+")
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """Where a secret lives: a backend, a path in it, and optionally a key inside that secret."""
+
+    backend: str
+    path: str
+    key: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.backend}://{self.path}" + (f"#{self.key}" if self.key is not None else "")
+
+    @classmethod
+    def parse(cls, text: str) -> SecretRef:
+        """Parse a reference; a ``ValueError`` names what is wrong (it is safe to show)."""
+        match = _REFERENCE.fullmatch(text)
+        if match is None:
+            raise ValueError("a secret reference looks like '<backend>://<path>[#<key>]'")
+        backend, path, key = match["backend"], match["path"], match["key"]
+        if backend not in BACKENDS:
+            raise ValueError(
+                f"unknown secret backend '{backend}'; expected one of: {', '.join(BACKENDS)}"
+            )
+        if not path or not _PRINTABLE.fullmatch(path):
+            raise ValueError("the path of a secret reference must be non-empty printable ASCII")
+        if key is not None and not _PRINTABLE.fullmatch(key):
+            raise ValueError("the key after '#' must be non-empty printable ASCII")
+        if backend == "k8s":
+            if not _K8S_NAME.fullmatch(path):
+                raise ValueError("k8s://<secret>#<key>: the Secret name must be a DNS-1123 name")
+            if key is None or not _K8S_KEY.fullmatch(key):
+                raise ValueError("k8s://<secret>#<key>: a key of the existing Secret is required")
+        if backend == "env":
+            if not _VARIABLE.fullmatch(path):
+                raise ValueError("env://<NAME>: NAME must match [A-Z_][A-Z0-9_]*")
+            if key is not None:
+                raise ValueError("env://<NAME> takes no '#key'")
+        return cls(backend, path, key)

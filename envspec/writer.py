@@ -1,0 +1,289 @@
+"""Write rendered files as one transaction, guarded by a lock file of what envspec wrote.
+
+``<out>/.envspec-lock.json`` records the SHA-256 of every file envspec wrote and which environment
+and target produced it. A file whose content no longer matches its recorded hash was edited by hand
+and is not overwritten or removed without ``force``; a file envspec never wrote is not touched.
+
+Writing stages every file as a temporary file next to its destination (written and fsynced), then
+renames them all into place; a failure while staging removes the temporary files and leaves the
+output folder exactly as it was, and a failure while renaming puts back the files already replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TypedDict
+
+from envspec.errors import OutputError
+
+LOCK_FILE = ".envspec-lock.json"
+MUTEX_FILE = ".envspec.lock"
+LOCK_VERSION = 1
+MUTEX_WAIT_SECONDS = 10.0
+
+
+class LockEntry(TypedDict):
+    sha256: str
+    environment: str | None
+    target: str
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """A rendered file with the environment and target that own it."""
+
+    path: str
+    content: str
+    environment: str | None
+    target: str
+
+    @property
+    def data(self) -> bytes:
+        return self.content.encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The (environment, target) pairs a command renders: only their files may be removed."""
+
+    environments: frozenset[str | None]
+    targets: frozenset[str] | None
+
+    def covers(self, entry: LockEntry) -> bool:
+        if entry["environment"] not in self.environments:
+            return False
+        return self.targets is None or entry["target"] in self.targets
+
+
+@dataclass
+class Plan:
+    out: Path
+    write: list[OutputFile] = field(default_factory=list)
+    unchanged: list[OutputFile] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    lock: dict[str, LockEntry] = field(default_factory=dict)
+    lock_update: OutputFile | None = None
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.write or self.remove)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_lock(out: Path) -> dict[str, LockEntry]:
+    path = out / LOCK_FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        raise OutputError(f"{path}: unreadable lock file ({error}); move it away to start afresh") from None
+    files = raw.get("files") if isinstance(raw, dict) else None
+    if not isinstance(files, dict):
+        raise OutputError(f"{path}: not an envspec lock file")
+    return files
+
+
+def safe_target(out: Path, relative: str) -> Path:
+    """``out / relative``, refusing any path that would leave ``out``."""
+    pure = PurePosixPath(relative)
+    if pure.is_absolute() or not pure.parts or any(part in {"", ".", ".."} for part in pure.parts):
+        raise OutputError(f"refusing to write '{relative}': it would leave the output folder")
+    return out.joinpath(*pure.parts)
+
+
+def plan(out: Path, files: list[OutputFile], scope: Scope, force: bool) -> Plan:
+    """Compare rendered files with the output folder and its lock; decide what to do."""
+    lock = read_lock(out)
+    result = Plan(out)
+    rendered = {file.path for file in files}
+    new_lock: dict[str, LockEntry] = {
+        path: entry for path, entry in lock.items() if path not in rendered and not scope.covers(entry)
+    }
+    for file in files:
+        target = safe_target(out, file.path)
+        entry: LockEntry = {"sha256": sha256(file.data), "environment": file.environment, "target": file.target}
+        new_lock[file.path] = entry
+        current = _read(target)
+        if current == file.data:
+            result.unchanged.append(file)
+            continue
+        if current is not None and not force:
+            known = lock.get(file.path)
+            if known is None:
+                result.conflicts.append(f"{target}: exists and was not written by envspec")
+                continue
+            if known["sha256"] != sha256(current):
+                result.conflicts.append(f"{target}: edited by hand since envspec wrote it")
+                continue
+        result.write.append(file)
+    for path, entry in sorted(lock.items()):
+        if path in rendered or not scope.covers(entry):
+            continue
+        target = safe_target(out, path)
+        current = _read(target)
+        if current is None:
+            continue
+        if sha256(current) != entry["sha256"] and not force:
+            result.conflicts.append(f"{target}: no longer generated, but edited by hand; not removed")
+            new_lock[path] = entry
+            continue
+        result.remove.append(path)
+    result.lock = dict(sorted(new_lock.items()))
+    if result.changes or result.lock != lock:
+        result.lock_update = _lock_file(result.lock)
+    return result
+
+
+def _lock_file(lock: dict[str, LockEntry]) -> OutputFile:
+    content = json.dumps({"version": LOCK_VERSION, "files": lock}, indent=2, sort_keys=True) + "\n"
+    return OutputFile(LOCK_FILE, content, None, "lock")
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise OutputError(f"{path}: is a folder where envspec writes a file") from None
+
+
+def apply(result: Plan) -> None:
+    """Carry out a plan as one transaction; raise :class:`OutputError` and change nothing on failure."""
+    if result.conflicts:
+        raise OutputError(
+            "refusing to write; nothing was changed (use --force to overwrite):\n  "
+            + "\n  ".join(result.conflicts)
+        )
+    if result.lock_update is None:
+        return
+    out = result.out
+    with _mutex(out):
+        _Transaction(out).run([*result.write, result.lock_update], result.remove)
+
+
+@contextlib.contextmanager
+def _mutex(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the output folder; wait for another envspec, then give up."""
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / MUTEX_FILE).open("a") as handle:
+        deadline = time.monotonic() + MUTEX_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as error:
+                if error.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                    raise OutputError(f"{out}: another envspec is writing here; try again") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+class _Transaction:
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.suffix = f".envspec-{os.getpid()}"
+        self.created_dirs: list[Path] = []
+        self.staged: list[tuple[Path, Path]] = []
+        self.backups: list[tuple[Path, Path]] = []
+        self.placed: list[Path] = []
+
+    def run(self, files: list[OutputFile], remove: list[str]) -> None:
+        try:
+            for file in files:
+                self._stage(file)
+        except OSError as error:
+            self._discard_staged()
+            raise OutputError(f"could not write {error.filename or self.out}: {error.strerror}; nothing was changed") from None
+        try:
+            for path in remove:
+                target = safe_target(self.out, path)
+                self._backup(target)
+            for temporary, target in self.staged:
+                self._backup(target)
+                temporary.replace(target)
+                self.placed.append(target)
+        except OSError as error:
+            self._roll_back()
+            raise OutputError(f"could not replace {error.filename}: {error.strerror}; nothing was changed") from None
+        for _, backup in self.backups:
+            backup.unlink(missing_ok=True)
+        for directory in {target.parent for _, target in self.staged}:
+            _fsync_dir(directory)
+        self._prune_empty_dirs(remove)
+
+    def _stage(self, file: OutputFile) -> None:
+        target = safe_target(self.out, file.path)
+        self._make_dirs(target.parent)
+        temporary = target.with_name(target.name + self.suffix)
+        self.staged.append((temporary, target))
+        mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(file.data)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _make_dirs(self, directory: Path) -> None:
+        missing = []
+        while not directory.exists():
+            missing.append(directory)
+            directory = directory.parent
+        for folder in reversed(missing):
+            folder.mkdir()
+            self.created_dirs.append(folder)
+
+    def _backup(self, target: Path) -> None:
+        if target.exists():
+            backup = target.with_name(target.name + self.suffix + ".bak")
+            backup.unlink(missing_ok=True)
+            os.link(target, backup)
+            self.backups.append((target, backup))
+            if not any(target == staged for _, staged in self.staged):
+                target.unlink()
+
+    def _discard_staged(self) -> None:
+        for temporary, _ in self.staged:
+            temporary.unlink(missing_ok=True)
+        for folder in reversed(self.created_dirs):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+    def _roll_back(self) -> None:
+        for target in self.placed:
+            target.unlink(missing_ok=True)
+        for target, backup in self.backups:
+            backup.replace(target)
+        self._discard_staged()
+
+    def _prune_empty_dirs(self, removed: list[str]) -> None:
+        for path in removed:
+            folder = safe_target(self.out, path).parent
+            while folder != self.out and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+                folder = folder.parent
+
+
+def _fsync_dir(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
