@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from envspec.models import Autoscale
 from envspec.render._common import check_values, yaml_header
 from envspec.render.base import RenderedFile, Templates, yaml_document
-from envspec.render.filters import compose_escape, yaml_quote
+from envspec.render.filters import compose_value
 from envspec.resolve import ResolvedEnvironment
 
 
@@ -17,7 +17,7 @@ class ComposeRenderer:
         received = {name for service in services for name in service.variables}
         check_values(
             (environment.variables[name] for name in sorted(received)),
-            lambda value: yaml_quote(compose_escape(value)),
+            compose_value,
             environment.name,
             "docker-compose.yaml",
         )

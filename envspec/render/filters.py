@@ -18,6 +18,7 @@ _RESERVED = frozenset(
     {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", "yaml", "nan", "inf"}
 )
 _NEEDS_ESCAPE = re.compile("[\\x00-\\x1f\\x7f-\\x9f\"\\\\\u2028\u2029\ufeff\ud800-\udfff]")
+_KUBECTL_REFUSES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 _NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", '"': '\\"', "\\": "\\\\", "\0": "\\0"}
 
 
@@ -105,17 +106,47 @@ def compose_escape(value: str) -> str:
     return value.replace("$", "$$")
 
 
+def check_line_breaks(value: str) -> None:
+    """Compose v1 and ``kubectl kustomize`` turn U+0085 (NEL) into a line break or a space."""
+    if "\x85" in value:
+        raise CannotCarry("Compose v1 and kubectl read U+0085 (NEL) as a line break")
+
+
+def compose_value(value: str) -> str:
+    """A value for a compose file: interpolation escaped, quoted for YAML, readers checked."""
+    check_line_breaks(value)
+    return yaml_quote(compose_escape(value))
+
+
+def kubernetes_value(value: str) -> str:
+    """A value for a Kubernetes manifest, quoted for YAML, readers checked."""
+    check_line_breaks(value)
+    control = _KUBECTL_REFUSES.search(value)
+    if control is not None:
+        raise CannotCarry(
+            f"kubectl refuses the control character U+{ord(control.group()):04X} in YAML"
+        )
+    return yaml_quote(value)
+
+
 def dotenv_quote(value: str) -> str:
     """The right-hand side of ``NAME=...`` for a ``.env`` file, exact in every reader.
 
     Single quotes are literal in a shell and in Compose v2, but python-dotenv (and Compose v1)
     expand ``${...}`` inside them and unescape ``\\\\`` and ``\\'``; double quotes are unescaped
     by both a shell and python-dotenv, but a shell expands ``$`` and backticks inside them.
+    python-dotenv also reads ``\\r`` as a line break and a backslash before a closing quote as
+    an escaped quote.
     """
     if "\0" in value:
         raise CannotCarry("an environment variable cannot hold a NUL character")
     if "${" in value:
         raise CannotCarry("'${' is expanded by python-dotenv and Compose v1 in every quoting style")
+    if "\r" in value:
+        raise CannotCarry("python-dotenv reads a carriage return as a line break")
+    check_line_breaks(value)
+    if value.endswith("\\"):
+        raise CannotCarry("python-dotenv reads a backslash before the closing quote as an escape")
     if "'" not in value and "\\" not in value:
         return f"'{value}'"
     if "$" not in value and "`" not in value:

@@ -17,7 +17,7 @@ from envspec.errors import Problem, RenderError
 from envspec.models import Autoscale
 from envspec.render._common import check_values, yaml_header
 from envspec.render.base import RenderedFile, Templates, yaml_document
-from envspec.render.filters import yaml_quote
+from envspec.render.filters import kubernetes_value
 from envspec.resolve import ResolvedEnvironment, ResolvedService, ResolvedVariable
 from envspec.secrets import SecretRef
 
@@ -44,7 +44,7 @@ class SecretPlan:
 class KubernetesRenderer:
     def render(self, environment: ResolvedEnvironment, templates: Templates) -> Iterable[RenderedFile]:
         check_values(
-            environment.variables.values(), yaml_quote, environment.name, "Kubernetes manifests"
+            environment.variables.values(), kubernetes_value, environment.name, "Kubernetes manifests"
         )
         return list(_Builder(environment, templates).files())
 

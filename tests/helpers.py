@@ -1,0 +1,54 @@
+"""Build spec folders from dicts and run the CLI in-process."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from click.testing import CliRunner, Result
+
+from envspec.cli import _Context, cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def dump(data: Any) -> str:
+    """YAML for a test spec, escaped to ASCII (PyYAML emits some line breaks unescaped otherwise)."""
+    return yaml.safe_dump(data, allow_unicode=False, sort_keys=False, width=1_000_000)
+
+
+def write_spec(
+    root: Path,
+    base: Mapping[str, Any] | str,
+    overlays: Mapping[str, Mapping[str, Any] | str] | None = None,
+) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "envspec.yaml").write_text(base if isinstance(base, str) else dump(base), encoding="utf-8")
+    for name, overlay in (overlays or {}).items():
+        (root / "environments").mkdir(exist_ok=True)
+        text = overlay if isinstance(overlay, str) else dump(overlay)
+        (root / "environments" / f"{name}.yaml").write_text(text, encoding="utf-8")
+    return root
+
+
+def minimal(**extra: Any) -> dict[str, Any]:
+    """A small valid base: one local and one Kubernetes environment, one service."""
+    spec: dict[str, Any] = {
+        "version": 1,
+        "project": "demo",
+        "environments": {
+            "development": {"targets": ["dotenv", "compose"], "local": True},
+            "production": {"targets": ["kubernetes"]},
+        },
+        "services": {"web": {"image": "example/web", "version": "1.0.0", "ports": [8000]}},
+        "variables": {"GREETING": {"default": "hello"}},
+    }
+    spec.update(extra)
+    return spec
+
+
+def run(*args: str) -> Result:
+    """Run ``envspec`` in-process; exceptions propagate so a traceback fails the test."""
+    return CliRunner().invoke(cli, list(args), obj=_Context(), catch_exceptions=False)

