@@ -45,7 +45,11 @@ def compose_config(binary: str, folder: Path, env: dict[str, str] | None = None)
         cwd=folder, env=environment, capture_output=True, text=True, check=False, timeout=60,
     )
     assert result.returncode == 0, f"{binary} config failed:\n{result.stderr}"
-    data: dict[str, Any] = yaml.safe_load(result.stdout)
+    # Each version prints YAML in its own dialect: v1 is PyYAML (1.1), v2 is Go (1.2).
+    if binary == compose_v1():
+        data: dict[str, Any] = yaml.load(result.stdout, Loader=_Yaml11)  # noqa: S506
+    else:
+        data = _plain(_yaml12().load(result.stdout))
     return data
 
 
@@ -78,7 +82,24 @@ def kustomize(folder: Path) -> list[dict[str, Any]]:
     )
     assert result.returncode == 0, result.stderr
     # kubectl prints YAML 1.2 (go-yaml), where U+0085 is not a line break: read it as 1.2.
-    return [_plain(doc) for doc in YAML(typ="safe", pure=True).load_all(result.stdout) if doc]
+    return [_plain(doc) for doc in _yaml12().load_all(result.stdout) if doc]
+
+
+_VALUE_TAG = "tag:yaml.org,2002:value"
+
+
+def _yaml12() -> YAML:
+    """A YAML 1.2 reader, as the Go tools speak; a plain ``=`` is a string there."""
+    reader = YAML(typ="safe", pure=True)
+    reader.constructor.add_constructor(_VALUE_TAG, lambda loader, node: node.value)
+    return reader
+
+
+class _Yaml11(yaml.SafeLoader):
+    """PyYAML's reader, with a plain ``=`` read as the string it is (PyYAML issue 89)."""
+
+
+_Yaml11.add_constructor(_VALUE_TAG, lambda loader, node: node.value)
 
 
 def _plain(data: Any) -> Any:
