@@ -65,7 +65,7 @@ def spec_root(spec: Path | None) -> Path:
 
 
 def load(spec: Path | None = None) -> Project:
-    """Load, validate and resolve a spec folder; raise a :class:`SpecError` listing every problem."""
+    """Load, validate and resolve a spec folder; a :class:`SpecError` lists every problem."""
     root = spec_root(spec)
     raw = load_spec(root)
     bundle = validate_spec(raw)
@@ -102,19 +102,20 @@ def render_files(
     unknown = [target for target in targets if target not in TARGETS]
     if unknown:
         raise EnvspecError(
-            f"unknown target '{unknown[0]}'{did_you_mean(unknown[0], TARGETS)}; known: {', '.join(TARGETS)}"
+            f"unknown target '{unknown[0]}'{did_you_mean(unknown[0], TARGETS)}; "
+            f"known: {', '.join(TARGETS)}"
         )
     templates = Templates(project.templates_dir)
     problems = templates.unknown_overrides()
     files: list[OutputFile] = []
     for name in environments:
         environment = project.environments[name]
-        for target in environment.config.targets:
-            if targets and target not in targets:
+        for target_name in environment.config.targets:
+            if targets and target_name not in targets:
                 continue
             try:
-                rendered = ENVIRONMENT_RENDERERS[target].render(environment, templates)
-                files.extend(OutputFile(f.path, f.content, name, target) for f in rendered)
+                rendered = ENVIRONMENT_RENDERERS[target_name].render(environment, templates)
+                files.extend(OutputFile(f.path, f.content, name, target_name) for f in rendered)
             except RenderError as error:
                 problems.extend(error.problems)
     for target, renderer in PROJECT_RENDERERS.items():
@@ -137,12 +138,16 @@ def render(project: Project, options: RenderOptions) -> RenderResult:
     if options.all:
         names = list(project.environments)
     elif options.environments:
-        names = list(dict.fromkeys(select_environment(n, project.environments) for n in options.environments))
+        names = list(
+            dict.fromkeys(select_environment(n, project.environments) for n in options.environments)
+        )
     else:
         raise EnvspecError("name an environment with --env, or render every one with --all")
     files = render_files(project, names, options.targets)
     out = options.out if options.out is not None else project.root / "build"
-    scope = Scope(frozenset([*names, None]), frozenset(options.targets) if options.targets else None)
+    scope = Scope(
+        frozenset([*names, None]), frozenset(options.targets) if options.targets else None
+    )
     result = plan(out, files, scope, options.force)
     if not options.check:
         apply(result)

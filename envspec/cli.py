@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,11 +30,17 @@ def _pyproject_defaults() -> dict[str, Any]:
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
             try:
-                settings = tomllib.loads(candidate.read_text(encoding="utf-8")).get("tool", {}).get("envspec", {})
+                settings = (
+                    tomllib.loads(candidate.read_text(encoding="utf-8"))
+                    .get("tool", {})
+                    .get("envspec", {})
+                )
             except (OSError, tomllib.TOMLDecodeError):
                 return {}
             return {
-                key: str(folder / value) for key, value in settings.items() if key in {"spec", "out"} and isinstance(value, str)
+                key: str(folder / value)
+                for key, value in settings.items()
+                if key in {"spec", "out"} and isinstance(value, str)
             }
     return {}
 
@@ -55,10 +61,15 @@ spec_option = click.option(
     "--spec",
     type=click.Path(path_type=Path, file_okay=True, dir_okay=True),
     envvar="ENVSPEC_SPEC",
-    help="Spec folder (default: ENVSPEC_SPEC, [tool.envspec] spec, or the closest envspec.yaml up from here).",
+    help="Spec folder (default: ENVSPEC_SPEC, [tool.envspec] spec in pyproject.toml, "
+    "or the closest folder up from here with an envspec.yaml).",
 )
 format_option = click.option(
-    "--format", "output_format", type=click.Choice(FORMATS), default="text", show_default=True,
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
     help="Output format; json is stable for tools.",
 )
 
@@ -90,7 +101,10 @@ def _boundary(output_format: str = "text") -> Iterator[None]:
         _print_problems(error.problems, output_format)
         count = len(error.problems)
         if output_format == "text":
-            click.echo(f"envspec: {count} problem{'s' if count != 1 else ''} found; nothing was written", err=True)
+            click.echo(
+                f"envspec: {count} problem{'s' if count != 1 else ''} found; nothing was written",
+                err=True,
+            )
         sys.exit(ExitCode.FAILURE)
     except EnvspecError as error:
         if output_format == "json":
@@ -105,7 +119,8 @@ def _boundary(output_format: str = "text") -> Iterator[None]:
         if state is not None and state.debug:
             raise
         click.echo(
-            f"envspec: internal error ({type(error).__name__}); rerun with --debug to see the traceback",
+            f"envspec: internal error ({type(error).__name__}); "
+            "rerun with --debug to see the traceback",
             err=True,
         )
         sys.exit(ExitCode.FAILURE)
@@ -113,7 +128,9 @@ def _boundary(output_format: str = "text") -> Iterator[None]:
 
 def _print_problems(problems: tuple[Problem, ...], output_format: str) -> None:
     if output_format == "json":
-        click.echo(json.dumps({"valid": False, "problems": [p.as_dict() for p in problems]}, indent=2))
+        click.echo(
+            json.dumps({"valid": False, "problems": [p.as_dict() for p in problems]}, indent=2)
+        )
         return
     for problem in problems:
         click.echo(str(problem), err=True)
@@ -141,19 +158,42 @@ def validate(context: click.Context, spec: Path | None, output_format: str) -> N
         warnings = api.validate(project)
         _print_problems(tuple(warnings), "text")
         if output_format == "json":
-            click.echo(json.dumps({"valid": True, "problems": [w.as_dict() for w in warnings]}, indent=2))
+            click.echo(
+                json.dumps({"valid": True, "problems": [w.as_dict() for w in warnings]}, indent=2)
+            )
         else:
             names = ", ".join(project.environments)
-            click.echo(f"envspec: spec is valid ({len(project.environments)} environments: {names})")
+            click.echo(
+                f"envspec: spec is valid ({len(project.environments)} environments: {names})"
+            )
 
 
 @cli.command()
 @spec_option
-@click.option("--env", "-e", "environments", multiple=True, help="Environment to render (name or unique prefix); repeatable.")
+@click.option(
+    "--env",
+    "-e",
+    "environments",
+    multiple=True,
+    help="Environment to render (name or unique prefix); repeatable.",
+)
 @click.option("--all", "all_", is_flag=True, help="Render every environment.")
-@click.option("--target", "-t", "targets", multiple=True, help="Only these targets (dotenv, compose, kubernetes, example); repeatable.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), envvar="ENVSPEC_OUT", help="Output folder (default: build/ beside envspec.yaml).")
-@click.option("--check", is_flag=True, help="Write nothing; exit 1 when any generated file would change.")
+@click.option(
+    "--target",
+    "-t",
+    "targets",
+    multiple=True,
+    help="Only these targets (dotenv, compose, kubernetes, example); repeatable.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="ENVSPEC_OUT",
+    help="Output folder (default: build/ beside envspec.yaml).",
+)
+@click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 when any generated file would change."
+)
 @click.option("--force", is_flag=True, help="Overwrite generated files that were edited by hand.")
 @click.pass_context
 def render(
@@ -205,13 +245,18 @@ def _report_render(result: Any) -> None:
         for path in plan.remove:
             click.echo(f"would remove: {result.out / path}", err=True)
         if plan.changes or plan.conflicts:
-            click.echo(f"envspec: {len(plan.write) + len(plan.remove)} generated files are stale; run envspec render", err=True)
+            click.echo(
+                f"envspec: {len(plan.write) + len(plan.remove)} generated files are stale; "
+                "run envspec render",
+                err=True,
+            )
             sys.exit(ExitCode.FAILURE)
         click.echo(f"envspec: {len(plan.unchanged)} files up to date ({envs})")
         return
     removed = f", {len(plan.remove)} removed" if plan.remove else ""
     click.echo(
-        f"envspec: {envs}: {len(plan.write)} written, {len(plan.unchanged)} unchanged{removed} in {result.out}"
+        f"envspec: {envs}: {len(plan.write)} written, {len(plan.unchanged)} unchanged{removed} "
+        f"in {result.out}"
     )
 
 
@@ -225,5 +270,3 @@ def schema() -> None:
 
 def main() -> None:
     cli(obj=_Context())
-
-

@@ -71,7 +71,7 @@ def find_spec_root(start: Path) -> Path | None:
 
 
 def load_spec(root: Path) -> RawSpec:
-    """Load ``envspec.yaml`` and every overlay of the folder ``root``; raise all problems at once."""
+    """Load ``envspec.yaml`` and every overlay in ``root``; raise all problems at once."""
     problems: list[Problem] = []
     base_path = root / BASE_FILE
     base = _load_document(base_path, problems)
@@ -153,18 +153,21 @@ def _parse(text: str, file: str, problems: list[Problem]) -> Document | None:
     except yaml.YAMLError as error:
         problems.append(Problem(file, 1, 1, "", f"invalid YAML: {error}"))
         return None
-    nodes = [node for node in nodes if node is not None]
-    if len(nodes) != 1:
-        what = "no document" if not nodes else f"{len(nodes)} documents"
+    documents = [node for node in nodes if node is not None]
+    if len(documents) != 1:
+        what = "no document" if not documents else f"{len(documents)} documents"
         problems.append(Problem(file, 1, 1, "", f"expected one YAML document, found {what}"))
         return None
+    root = documents[0]
     source = SourceMap(file)
     converter = _Converter(file, source, problems)
-    data = converter.convert(nodes[0], ())
+    data = converter.convert(root, ())
     if not isinstance(data, dict):
-        mark = nodes[0].start_mark
+        mark = root.start_mark
         problems.append(
-            Problem(file, mark.line + 1, mark.column + 1, "", f"expected a mapping, found {_kind(data)}")
+            Problem(
+                file, mark.line + 1, mark.column + 1, "", f"expected a mapping, found {_kind(data)}"
+            )
         )
         return None
     if converter.failed:
@@ -203,7 +206,9 @@ class _Converter:
 
     def _fail(self, node: yaml.Node, path: SpecPath, message: str) -> None:
         mark = node.start_mark
-        self.problems.append(Problem(self.file, mark.line + 1, mark.column + 1, dotted(path), message))
+        self.problems.append(
+            Problem(self.file, mark.line + 1, mark.column + 1, dotted(path), message)
+        )
         self.failed = True
 
     def convert(self, node: yaml.Node, path: SpecPath) -> Any:
@@ -248,7 +253,9 @@ class _Converter:
             child = (*path, key)
             if key in result:
                 first = self.source.keys[child]
-                self._fail(key_node, child, f"duplicate key '{key}' (first defined at line {first.line})")
+                self._fail(
+                    key_node, child, f"duplicate key '{key}' (first defined at line {first.line})"
+                )
                 continue
             mark = key_node.start_mark
             self.source.keys[child] = Position(self.file, mark.line + 1, mark.column + 1)

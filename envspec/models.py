@@ -100,7 +100,9 @@ class SecretsConfig(Model):
     mode: Literal["skeleton", "external-secrets"] = "skeleton"
     store: DnsLabel | None = None
     kind: Literal["SecretStore", "ClusterSecretStore"] = "ClusterSecretStore"
-    refresh_interval: Annotated[str, StringConstraints(pattern=r"^([0-9]+(ns|us|ms|s|m|h))+$")] = "1h"
+    refresh_interval: Annotated[str, StringConstraints(pattern=r"^([0-9]+(ns|us|ms|s|m|h))+$")] = (
+        "1h"
+    )
 
     @model_validator(mode="after")
     def _store_for_external_secrets(self) -> SecretsConfig:
@@ -120,7 +122,9 @@ class Environment(Model):
 class Port(Model):
     port: Annotated[int, Field(ge=1, le=65535)]
     host: Annotated[int, Field(ge=1, le=65535)] | None = None
-    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$")] | None = None
+    name: (
+        Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$")] | None
+    ) = None
     protocol: Literal["TCP", "UDP"] = "TCP"
 
 
@@ -175,7 +179,9 @@ VolumeName = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
 
 class ResourceAmounts(Model):
     cpu: Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?m?$")] | None = None
-    memory: Annotated[str, StringConstraints(pattern=r"^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$")] | None = None
+    memory: Annotated[str, StringConstraints(pattern=r"^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$")] | None = (
+        None
+    )
 
 
 class Resources(Model):

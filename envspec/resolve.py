@@ -36,8 +36,16 @@ from envspec.models import (
 from envspec.secrets import SecretRef
 
 _INT = re.compile(r"[-+]?[0-9]+")
-_BOOLS = {"true": "true", "yes": "true", "on": "true", "1": "true",
-          "false": "false", "no": "false", "off": "false", "0": "false"}
+_BOOLS = {
+    "true": "true",
+    "yes": "true",
+    "on": "true",
+    "1": "true",
+    "false": "false",
+    "no": "false",
+    "off": "false",
+    "0": "false",
+}
 
 
 @dataclass(frozen=True)
@@ -140,7 +148,12 @@ def _resolve(
 
 class _Context:
     def __init__(
-        self, spec: Spec, name: str, config: Environment, sources: SourceMaps, problems: list[Problem]
+        self,
+        spec: Spec,
+        name: str,
+        config: Environment,
+        sources: SourceMaps,
+        problems: list[Problem],
     ) -> None:
         self.spec = spec
         self.name = name
@@ -152,7 +165,9 @@ class _Context:
         source = self.sources.overlay(self.name) if in_overlay else self.sources.base
         assert source is not None
         position = source.value(path)
-        self.problems.append(Problem(position.file, position.line, position.column, dotted(path), message))
+        self.problems.append(
+            Problem(position.file, position.line, position.column, dotted(path), message)
+        )
 
     def _position(self, in_overlay: bool, path: SpecPath) -> Position:
         source = self.sources.overlay(self.name) if in_overlay else self.sources.base
@@ -198,10 +213,14 @@ class _Context:
         try:
             text = coerce(variable, raw)
         except ValueError as error:
-            self._problem(in_overlay, path, f"value{shown} is not valid for type {variable.type}: {error}")
+            self._problem(
+                in_overlay, path, f"value{shown} is not valid for type {variable.type}: {error}"
+            )
             return None
         if "\0" in text:
-            self._problem(in_overlay, path, "a NUL character cannot be carried by any environment variable")
+            self._problem(
+                in_overlay, path, "a NUL character cannot be carried by any environment variable"
+            )
             return None
         return text
 
@@ -246,15 +265,23 @@ class _Context:
             external = bool(service.external)
             if not external and not self.config.local:
                 version_set_here = in_overlay and overlay.services[name].version is not None
-                path: SpecPath = ("services", name, "version") if version_set_here else ("services", name)
+                path: SpecPath = (
+                    ("services", name, "version") if version_set_here else ("services", name)
+                )
                 if service.version is None or service.version in FLOATING_TAGS:
-                    tag = "no version" if service.version is None else f"floating tag '{service.version}'"
+                    tag = (
+                        "no version"
+                        if service.version is None
+                        else f"floating tag '{service.version}'"
+                    )
                     self._problem(
                         version_set_here,
                         path,
                         f"{tag} in non-local environment '{self.name}': pin an exact version",
                     )
-            receives = service.variables if service.variables is not None else tuple(self.spec.variables)
+            receives = (
+                service.variables if service.variables is not None else tuple(self.spec.variables)
+            )
             depends_on = tuple(
                 dependency
                 for dependency in service.depends_on or ()
@@ -281,7 +308,10 @@ def merge_service(base: Service, patch: ServicePatch | None) -> Service:
             value = deep_merge(current, value)
         elif field == "kubernetes" and current is not None and value is not None:
             value = KubernetesPatch(
-                **{part: deep_merge(getattr(current, part), getattr(value, part)) for part in KubernetesPatch.model_fields}
+                **{
+                    part: deep_merge(getattr(current, part), getattr(value, part))
+                    for part in KubernetesPatch.model_fields
+                }
             )
         update[field] = value
     return base.model_copy(update=update)

@@ -70,7 +70,9 @@ def _validate(model: type[M], document: Document, problems: list[Problem]) -> M 
         return model.model_validate(document.data)
     except ValidationError as error:
         for detail in error.errors(include_input=False, include_url=False):
-            problems.append(_problem(model, detail["loc"], detail["type"], detail["msg"], document.source))
+            problems.append(
+                _problem(model, detail["loc"], detail["type"], detail["msg"], document.source)
+            )
         return None
 
 
@@ -156,23 +158,39 @@ def _cross_references(spec: Spec, source: SourceMap) -> Iterator[Problem]:
                     path,
                     f"unknown service '{dependency}'" + did_you_mean(dependency, services),
                 )
-        yield from _known(source, ("services", name, "variables"), service.variables, spec.variables, "variable")
         yield from _known(
-            source, ("services", name, "environments"), service.environments, spec.environments, "environment"
+            source, ("services", name, "variables"), service.variables, spec.variables, "variable"
+        )
+        yield from _known(
+            source,
+            ("services", name, "environments"),
+            service.environments,
+            spec.environments,
+            "environment",
         )
     for name, variable in spec.variables.items():
         for index, rule in enumerate(variable.rules):
-            yield from _rule_scope(source, ("variables", name, "rules", index, "where"), rule.where, spec)
+            yield from _rule_scope(
+                source, ("variables", name, "rules", index, "where"), rule.where, spec
+            )
     yield from _cycles(spec, source)
 
 
 def _overlay_references(spec: Spec, overlay: Overlay, source: SourceMap) -> Iterator[Problem]:
     for name in overlay.variables:
         if name not in spec.variables:
-            yield _key(source, ("variables", name), f"unknown variable '{name}'" + did_you_mean(name, spec.variables))
+            yield _key(
+                source,
+                ("variables", name),
+                f"unknown variable '{name}'" + did_you_mean(name, spec.variables),
+            )
     for name, patch in overlay.services.items():
         if name not in spec.services:
-            yield _key(source, ("services", name), f"unknown service '{name}'" + did_you_mean(name, spec.services))
+            yield _key(
+                source,
+                ("services", name),
+                f"unknown service '{name}'" + did_you_mean(name, spec.services),
+            )
             continue
         for index, dependency in enumerate(patch.depends_on or ()):
             if dependency not in spec.services:
@@ -181,7 +199,9 @@ def _overlay_references(spec: Spec, overlay: Overlay, source: SourceMap) -> Iter
                     ("services", name, "depends_on", index),
                     f"unknown service '{dependency}'" + did_you_mean(dependency, spec.services),
                 )
-        yield from _known(source, ("services", name, "variables"), patch.variables, spec.variables, "variable")
+        yield from _known(
+            source, ("services", name, "variables"), patch.variables, spec.variables, "variable"
+        )
     for index, difference in enumerate(overlay.differences):
         yield from _known(
             source,
@@ -198,7 +218,9 @@ def _known(
     candidates = list(known)
     for index, name in enumerate(names or ()):
         if name not in candidates:
-            yield _at(source, (*path, index), f"unknown {what} '{name}'" + did_you_mean(name, candidates))
+            yield _at(
+                source, (*path, index), f"unknown {what} '{name}'" + did_you_mean(name, candidates)
+            )
 
 
 def _rule_scope(source: SourceMap, path: SpecPath, where: str, spec: Spec) -> Iterator[Problem]:
@@ -213,13 +235,16 @@ def _rule_scope(source: SourceMap, path: SpecPath, where: str, spec: Spec) -> It
 
 
 def _cycles(spec: Spec, source: SourceMap) -> Iterator[Problem]:
-    graph = {name: [d for d in service.depends_on or () if d in spec.services] for name, service in spec.services.items()}
+    graph = {
+        name: [d for d in service.depends_on or () if d in spec.services]
+        for name, service in spec.services.items()
+    }
     state: dict[str, int] = {}
     reported: set[frozenset[str]] = set()
-    for start in graph:
+    for start, children_of_start in graph.items():
         if state.get(start):
             continue
-        stack: list[tuple[str, Iterator[str]]] = [(start, iter(graph[start]))]
+        stack: list[tuple[str, Iterator[str]]] = [(start, iter(children_of_start))]
         state[start] = 1
         trail = [start]
         while stack:

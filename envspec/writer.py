@@ -90,7 +90,9 @@ def read_lock(out: Path) -> dict[str, LockEntry]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as error:
-        raise OutputError(f"{path}: unreadable lock file ({error}); move it away to start afresh") from None
+        raise OutputError(
+            f"{path}: unreadable lock file ({error}); move it away to start afresh"
+        ) from None
     files = raw.get("files") if isinstance(raw, dict) else None
     if not isinstance(files, dict):
         raise OutputError(f"{path}: not an envspec lock file")
@@ -111,11 +113,17 @@ def plan(out: Path, files: list[OutputFile], scope: Scope, force: bool) -> Plan:
     result = Plan(out)
     rendered = {file.path for file in files}
     new_lock: dict[str, LockEntry] = {
-        path: entry for path, entry in lock.items() if path not in rendered and not scope.covers(entry)
+        path: entry
+        for path, entry in lock.items()
+        if path not in rendered and not scope.covers(entry)
     }
     for file in files:
         target = safe_target(out, file.path)
-        entry: LockEntry = {"sha256": sha256(file.data), "environment": file.environment, "target": file.target}
+        entry: LockEntry = {
+            "sha256": sha256(file.data),
+            "environment": file.environment,
+            "target": file.target,
+        }
         new_lock[file.path] = entry
         current = _read(target)
         if current == file.data:
@@ -138,7 +146,9 @@ def plan(out: Path, files: list[OutputFile], scope: Scope, force: bool) -> Plan:
         if current is None:
             continue
         if sha256(current) != entry["sha256"] and not force:
-            result.conflicts.append(f"{target}: no longer generated, but edited by hand; not removed")
+            result.conflicts.append(
+                f"{target}: no longer generated, but edited by hand; not removed"
+            )
             new_lock[path] = entry
             continue
         result.remove.append(path)
@@ -163,7 +173,7 @@ def _read(path: Path) -> bytes | None:
 
 
 def apply(result: Plan) -> None:
-    """Carry out a plan as one transaction; raise :class:`OutputError` and change nothing on failure."""
+    """Carry out a plan as one transaction; on failure raise and leave everything as it was."""
     if result.conflicts:
         raise OutputError(
             "refusing to write; nothing was changed (use --force to overwrite):\n  "
@@ -188,7 +198,9 @@ def _mutex(out: Path) -> Iterator[None]:
                 break
             except OSError as error:
                 if error.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                    raise OutputError(f"{out}: another envspec is writing here; try again") from None
+                    raise OutputError(
+                        f"{out}: another envspec is writing here; try again"
+                    ) from None
                 time.sleep(0.05)
         try:
             yield
@@ -211,7 +223,10 @@ class _Transaction:
                 self._stage(file)
         except OSError as error:
             self._discard_staged()
-            raise OutputError(f"could not write {error.filename or self.out}: {error.strerror}; nothing was changed") from None
+            raise OutputError(
+                f"could not write {error.filename or self.out}: {error.strerror}; "
+                "nothing was changed"
+            ) from None
         try:
             for path in remove:
                 target = safe_target(self.out, path)
@@ -222,7 +237,9 @@ class _Transaction:
                 self.placed.append(target)
         except OSError as error:
             self._roll_back()
-            raise OutputError(f"could not replace {error.filename}: {error.strerror}; nothing was changed") from None
+            raise OutputError(
+                f"could not replace {error.filename}: {error.strerror}; nothing was changed"
+            ) from None
         for _, backup in self.backups:
             backup.unlink(missing_ok=True)
         for directory in {target.parent for _, target in self.staged}:

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def dump(data: Any) -> str:
-    """YAML for a test spec, escaped to ASCII (PyYAML emits some line breaks unescaped otherwise)."""
+    """YAML for a test spec, escaped to ASCII (else PyYAML emits some line breaks raw)."""
     return yaml.safe_dump(data, allow_unicode=False, sort_keys=False, width=1_000_000)
 
 
@@ -25,7 +25,9 @@ def write_spec(
     overlays: Mapping[str, Mapping[str, Any] | str] | None = None,
 ) -> Path:
     root.mkdir(parents=True, exist_ok=True)
-    (root / "envspec.yaml").write_text(base if isinstance(base, str) else dump(base), encoding="utf-8")
+    (root / "envspec.yaml").write_text(
+        base if isinstance(base, str) else dump(base), encoding="utf-8"
+    )
     for name, overlay in (overlays or {}).items():
         (root / "environments").mkdir(exist_ok=True)
         text = overlay if isinstance(overlay, str) else dump(overlay)

@@ -42,12 +42,17 @@ def compose_config(binary: str, folder: Path, env: dict[str, str] | None = None)
     environment = {"PATH": os.environ["PATH"], "HOME": str(folder), **(env or {})}
     result = subprocess.run(
         [binary, "-f", "docker-compose.yaml", "config"],
-        cwd=folder, env=environment, capture_output=True, text=True, check=False, timeout=60,
+        cwd=folder,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
     assert result.returncode == 0, f"{binary} config failed:\n{result.stderr}"
     # Each version prints YAML in its own dialect: v1 is PyYAML (1.1), v2 is Go (1.2).
     if binary == compose_v1():
-        data: dict[str, Any] = yaml.load(result.stdout, Loader=_Yaml11)  # noqa: S506
+        data: dict[str, Any] = yaml.load(result.stdout, Loader=_Yaml11)
     else:
         data = _plain(_yaml12().load(result.stdout))
     return data
@@ -68,7 +73,10 @@ def posix_shell(path: Path, names: list[str]) -> dict[str, str]:
     script = 'set -a; . "$1"; shift; for n in "$@"; do eval "printf \'%s\\0\' \\"\\${$n}\\""; done'
     result = subprocess.run(
         ["sh", "-c", script, "sh", str(path), *names],
-        capture_output=True, check=True, timeout=30, env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        check=True,
+        timeout=30,
+        env={"PATH": os.environ["PATH"]},
     )
     values = result.stdout.decode("utf-8").split("\0")[:-1]
     return dict(zip(names, values, strict=True))

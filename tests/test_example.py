@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -55,17 +56,27 @@ def test_matches_golden_files(example: Path) -> None:
     for name in expected:
         if actual[name] != expected[name]:
             diff = difflib.unified_diff(
-                expected[name].splitlines(), actual[name].splitlines(), "golden/" + name, name, lineterm=""
+                expected[name].splitlines(),
+                actual[name].splitlines(),
+                "golden/" + name,
+                name,
+                lineterm="",
             )
             pytest.fail("\n".join(diff))
 
 
 def test_layout(example: Path) -> None:
     names = set(_files(example))
-    assert {".env.example", ".envspec-lock.json", "development/.env.development",
-            "development/docker-compose.yaml", "production/kubernetes/kustomization.yaml",
-            "production/kubernetes/externalsecret.yaml", "production/kubernetes/backend-hpa.yaml",
-            "staging/kubernetes/secret.yaml"} <= names
+    assert {
+        ".env.example",
+        ".envspec-lock.json",
+        "development/.env.development",
+        "development/docker-compose.yaml",
+        "production/kubernetes/kustomization.yaml",
+        "production/kubernetes/externalsecret.yaml",
+        "production/kubernetes/backend-hpa.yaml",
+        "staging/kubernetes/secret.yaml",
+    } <= names
     assert not any(name.startswith("production/kubernetes/postgres") for name in names), "external"
     assert not any("minio" in name for name in names if name.startswith("staging")), "dev-only"
 
@@ -86,7 +97,14 @@ def test_compose_config(example: Path, binary: object) -> None:
     assert callable(binary)
     data = compose_config(binary(), example / "development", {"STRIPE_SECRET_KEY": "sk_test_x"})
     assert set(data["services"]) == {
-        "backend", "worker", "postgres", "redis", "rabbitmq", "search", "minio", "prometheus"
+        "backend",
+        "worker",
+        "postgres",
+        "redis",
+        "rabbitmq",
+        "search",
+        "minio",
+        "prometheus",
     }
     backend = compose_environment(data, "backend")
     assert backend["SECRET_KEY"] == "django-insecure-dev-only-$ecret-with-a-dollar"
@@ -99,11 +117,12 @@ def test_compose_config(example: Path, binary: object) -> None:
 
 
 def test_compose_requires_secret_from_shell(example: Path) -> None:
-    import subprocess
-
     result = subprocess.run(
         [compose_v2(), "-f", "docker-compose.yaml", "config"],
-        cwd=example / "development", capture_output=True, text=True, env={"PATH": os.environ["PATH"]},
+        cwd=example / "development",
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"]},
         check=False,
     )
     assert result.returncode != 0
@@ -121,7 +140,10 @@ def test_kustomize_builds_and_documents_validate(example: Path, environment: str
 
 
 def test_production_autoscales_and_reads_external_secrets(example: Path) -> None:
-    documents = {(d["kind"], d["metadata"]["name"]): d for d in kustomize(example / "production" / "kubernetes")}
+    documents = {
+        (d["kind"], d["metadata"]["name"]): d
+        for d in kustomize(example / "production" / "kubernetes")
+    }
     hpa = documents[("HorizontalPodAutoscaler", "backend")]
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (4, 10)
     assert "replicas" not in documents[("Deployment", "backend")]["spec"]

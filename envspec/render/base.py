@@ -18,11 +18,11 @@ from typing import Any, Protocol
 import jinja2
 import yaml
 
-from envspec.errors import Problem, RenderError
+from envspec.errors import Problem, RenderError, did_you_mean
 from envspec.loader import display_path
 from envspec.models import Spec
 from envspec.render.filters import FILTERS, CannotCarry, to_yaml
-from envspec.resolve import ResolvedEnvironment
+from envspec.resolve import ResolvedEnvironment, deep_merge
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,9 @@ class RenderedFile:
 class EnvironmentRenderer(Protocol):
     """Renders one environment's artifacts under ``<env>/``."""
 
-    def render(self, environment: ResolvedEnvironment, templates: Templates) -> Iterable[RenderedFile]:
-        ...
+    def render(
+        self, environment: ResolvedEnvironment, templates: Templates
+    ) -> Iterable[RenderedFile]: ...
 
 
 class ProjectRenderer(Protocol):
@@ -45,8 +46,7 @@ class ProjectRenderer(Protocol):
 
     def render(
         self, spec: Spec, environments: Mapping[str, ResolvedEnvironment], templates: Templates
-    ) -> Iterable[RenderedFile]:
-        ...
+    ) -> Iterable[RenderedFile]: ...
 
 
 def builtin_template_dir() -> Path:
@@ -75,25 +75,23 @@ class Templates:
         self.environment.filters.update(FILTERS)
 
     def names(self) -> list[str]:
-        return sorted(
-            str(path.relative_to(self.builtin))
-            for path in self.builtin.rglob("*.j2")
-        )
+        return sorted(str(path.relative_to(self.builtin)) for path in self.builtin.rglob("*.j2"))
 
     def unknown_overrides(self) -> list[Problem]:
         """Files in the spec's ``templates/`` that override nothing (a misspelt name)."""
         if self.overrides is None:
             return []
         known = set(self.names())
-        from envspec.errors import did_you_mean
-
         problems = []
         for path in sorted(self.overrides.rglob("*")):
             name = str(path.relative_to(self.overrides))
             if path.is_file() and name not in known:
                 problems.append(
                     Problem(
-                        display_path(path), 1, 1, "templates",
+                        display_path(path),
+                        1,
+                        1,
+                        "templates",
                         f"no built-in template is named '{name}'" + did_you_mean(name, known),
                     )
                 )
@@ -105,20 +103,26 @@ class Templates:
             template = self.environment.get_template(name)
             return template.render(**context)
         except jinja2.TemplateSyntaxError as error:
-            raise RenderError([self._problem(error.name or name, error.lineno, error.message or "")]) from None
+            raise RenderError(
+                [self._problem(error.name or name, error.lineno, error.message or "")]
+            ) from None
         except jinja2.UndefinedError as error:
             line = self._template_line(name)
             raise RenderError([self._problem(name, line, f"undefined: {error.message}")]) from None
         except CannotCarry:
             raise
         except jinja2.TemplateError as error:
-            raise RenderError([self._problem(name, self._template_line(name), str(error))]) from None
+            raise RenderError(
+                [self._problem(name, self._template_line(name), str(error))]
+            ) from None
 
-    def render_yaml(self, name: str, patch: Mapping[str, Any] | None = None, /, **context: Any) -> Any:
+    def render_yaml(
+        self, name: str, patch: Mapping[str, Any] | None = None, /, **context: Any
+    ) -> Any:
         """Render a YAML template to data, with ``patch`` merged over it (escape hatches)."""
         text = self.render(name, **context)
         try:
-            data = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a safe loader
+            data = yaml.load(text, Loader=_YamlLoader)
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             line = mark.line + 1 if mark else 1
@@ -126,8 +130,6 @@ class Templates:
                 [self._problem(name, 1, f"renders invalid YAML (output line {line}): {error}")]
             ) from None
         if patch:
-            from envspec.resolve import deep_merge
-
             data = deep_merge(data, patch)
         return data
 

@@ -12,7 +12,9 @@ from envspec.resolve import ResolvedEnvironment
 
 
 class ComposeRenderer:
-    def render(self, environment: ResolvedEnvironment, templates: Templates) -> Iterable[RenderedFile]:
+    def render(
+        self, environment: ResolvedEnvironment, templates: Templates
+    ) -> Iterable[RenderedFile]:
         services = environment.deployed
         received = {name for service in services for name in service.variables}
         check_values(
@@ -22,12 +24,12 @@ class ComposeRenderer:
             "docker-compose.yaml",
         )
         volumes = sorted({volume for service in services for volume in service.spec.volumes or {}})
-        replicas = {
-            service.name: _replicas(service.spec.replicas) for service in services
-        }
+        replicas = {service.name: _replicas(service.spec.replicas) for service in services}
         healthchecked = {service.name: service.spec.healthcheck is not None for service in services}
         patch = {
-            "services": {service.name: service.spec.compose for service in services if service.spec.compose}
+            "services": {
+                service.name: service.spec.compose for service in services if service.spec.compose
+            }
         }
         data = templates.render_yaml(
             "compose/docker-compose.yaml.j2",

@@ -11,7 +11,9 @@ from envspec.resolve import ResolvedEnvironment
 
 
 class DotenvRenderer:
-    def render(self, environment: ResolvedEnvironment, templates: Templates) -> Iterable[RenderedFile]:
+    def render(
+        self, environment: ResolvedEnvironment, templates: Templates
+    ) -> Iterable[RenderedFile]:
         variables = list(environment.variables.values())
         check_values(variables, dotenv_quote, environment.name, f".env.{environment.name}")
         content = templates.render("dotenv/env.j2", environment=environment, variables=variables)

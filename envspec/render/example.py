@@ -26,13 +26,18 @@ class ExampleRenderer:
     ) -> Iterable[RenderedFile]:
         entries = [self._entry(spec, name, environments) for name in spec.variables]
         yield RenderedFile(
-            ".env.example", templates.render("example/env.example.j2", project=spec.project, entries=entries)
+            ".env.example",
+            templates.render("example/env.example.j2", project=spec.project, entries=entries),
         )
 
-    def _entry(self, spec: Spec, name: str, environments: Mapping[str, ResolvedEnvironment]) -> ExampleEntry:
+    def _entry(
+        self, spec: Spec, name: str, environments: Mapping[str, ResolvedEnvironment]
+    ) -> ExampleEntry:
         variable = spec.variables[name]
-        kind = variable.type + (", secret" if variable.secret else "") + (
-            ", required" if variable.is_required else ""
+        kind = (
+            variable.type
+            + (", secret" if variable.secret else "")
+            + (", required" if variable.is_required else "")
         )
         if variable.type == "enum" and variable.choices:
             kind += ": " + " | ".join(variable.choices)
@@ -48,7 +53,9 @@ class ExampleRenderer:
                 sources.append(f"{env_name}: {source}")
             notes.append("secret, from " + "; ".join(sources) if sources else "secret")
         else:
-            value = _example_value(variable.default, variable.example, lambda raw: coerce(variable, raw))
+            value = _example_value(
+                variable.default, variable.example, lambda raw: coerce(variable, raw)
+            )
         return ExampleEntry(name, kind, variable.description, tuple(notes), value)
 
 

@@ -17,7 +17,7 @@ _PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./-]*")
 _RESERVED = frozenset(
     {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", "yaml", "nan", "inf"}
 )
-_NEEDS_ESCAPE = re.compile("[\\x00-\\x1f\\x7f-\\x9f\"\\\\\u2028\u2029\ufeff\ud800-\udfff]")
+_NEEDS_ESCAPE = re.compile('[\\x00-\\x1f\\x7f-\\x9f"\\\\\u2028\u2029\ufeff\ud800-\udfff]')
 _KUBECTL_REFUSES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 _NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", '"': '\\"', "\\": "\\\\", "\0": "\\0"}
 
@@ -81,7 +81,9 @@ def _emit(data: Any, indent: int, lines: list[str]) -> None:
         lines.append(pad + yaml_scalar(data))
 
 
-def _emit_entry(head: str, value: Any, indent: int, lines: list[str], sequence: bool = False) -> None:
+def _emit_entry(
+    head: str, value: Any, indent: int, lines: list[str], sequence: bool = False
+) -> None:
     is_mapping = isinstance(value, Mapping)
     is_list = isinstance(value, Sequence) and not isinstance(value, str)
     if (is_mapping or is_list) and value:

@@ -18,7 +18,7 @@ from envspec.models import Autoscale
 from envspec.render._common import check_values, yaml_header
 from envspec.render.base import RenderedFile, Templates, yaml_document
 from envspec.render.filters import kubernetes_value
-from envspec.resolve import ResolvedEnvironment, ResolvedService, ResolvedVariable
+from envspec.resolve import ResolvedEnvironment, ResolvedService, ResolvedVariable, deep_merge
 from envspec.secrets import SecretRef
 
 LABEL_VALUE_MAX = 63
@@ -42,9 +42,14 @@ class SecretPlan:
 
 
 class KubernetesRenderer:
-    def render(self, environment: ResolvedEnvironment, templates: Templates) -> Iterable[RenderedFile]:
+    def render(
+        self, environment: ResolvedEnvironment, templates: Templates
+    ) -> Iterable[RenderedFile]:
         check_values(
-            environment.variables.values(), kubernetes_value, environment.name, "Kubernetes manifests"
+            environment.variables.values(),
+            kubernetes_value,
+            environment.name,
+            "Kubernetes manifests",
         )
         return list(_Builder(environment, templates).files())
 
@@ -93,7 +98,9 @@ class _Builder:
         )
         for name in names:
             yield RenderedFile(f"{self.base}/{name}", yaml_document(documents[name], self.header))
-        yield RenderedFile(f"{self.base}/kustomization.yaml", yaml_document(kustomization, self.header))
+        yield RenderedFile(
+            f"{self.base}/kustomization.yaml", yaml_document(kustomization, self.header)
+        )
 
     def _yaml(self, template: str, patch: dict[str, Any] | None = None, /, **context: Any) -> Any:
         return self.templates.render_yaml(template, patch, **context)
@@ -132,22 +139,32 @@ class _Builder:
 
     def _service(self, service: ResolvedService, plan: SecretPlan) -> dict[str, Any]:
         labels = self._labels(service)
-        selector = {key: labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
+        selector = {
+            key: labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance")
+        }
         patch = service.spec.kubernetes
         variables = [self.environment.variables[name] for name in service.variables]
-        data = {v.name: v.value for v in variables if not v.sensitive and v.value is not None}
+        data: dict[str, str] = {
+            v.name: v.value for v in variables if not v.sensitive and v.value is not None
+        }
         secret_refs = {v.name: plan.refs[v.name] for v in variables if v.sensitive}
         documents: dict[str, Any] = {}
         config_map = f"{service.name}-config" if data else None
         if config_map:
             documents[f"{service.name}-configmap.yaml"] = self._yaml(
-                "kubernetes/configmap.yaml.j2", name=config_map, namespace=self.namespace,
-                labels=labels, data=data,
+                "kubernetes/configmap.yaml.j2",
+                name=config_map,
+                namespace=self.namespace,
+                labels=labels,
+                data=data,
             )
         claims = {volume: f"{service.name}-{volume}" for volume in service.spec.volumes or {}}
         for volume, claim in claims.items():
             documents[f"{service.name}-pvc-{volume}.yaml"] = self._yaml(
-                "kubernetes/pvc.yaml.j2", name=claim, namespace=self.namespace, labels=labels,
+                "kubernetes/pvc.yaml.j2",
+                name=claim,
+                namespace=self.namespace,
+                labels=labels,
                 volume=(service.spec.volumes or {})[volume],
             )
         autoscale = service.spec.replicas if isinstance(service.spec.replicas, Autoscale) else None
@@ -166,8 +183,6 @@ class _Builder:
             claims=claims,
         )
         if patch is not None:
-            from envspec.resolve import deep_merge
-
             deployment = deep_merge(deployment, patch.deployment)
             template_spec = deployment["spec"]["template"]["spec"]
             merged_pod = deep_merge(template_spec, patch.pod)
@@ -176,13 +191,20 @@ class _Builder:
         documents[f"{service.name}-deployment.yaml"] = deployment
         if service.spec.ports:
             documents[f"{service.name}-service.yaml"] = self._yaml(
-                "kubernetes/service.yaml.j2", patch.service if patch else None,
-                service=service, namespace=self.namespace, labels=labels, selector=selector,
+                "kubernetes/service.yaml.j2",
+                patch.service if patch else None,
+                service=service,
+                namespace=self.namespace,
+                labels=labels,
+                selector=selector,
             )
         if autoscale is not None:
             documents[f"{service.name}-hpa.yaml"] = self._yaml(
-                "kubernetes/hpa.yaml.j2", service=service, namespace=self.namespace,
-                labels=labels, autoscale=autoscale,
+                "kubernetes/hpa.yaml.j2",
+                service=service,
+                namespace=self.namespace,
+                labels=labels,
+                autoscale=autoscale,
             )
         return documents
 
@@ -194,7 +216,12 @@ class _Builder:
             "app.kubernetes.io/managed-by": "envspec",
         }
         version = service.spec.version
-        if version and len(version) <= LABEL_VALUE_MAX and version[0].isalnum() and version[-1].isalnum():
+        if (
+            version
+            and len(version) <= LABEL_VALUE_MAX
+            and version[0].isalnum()
+            and version[-1].isalnum()
+        ):
             labels["app.kubernetes.io/version"] = version
         return labels
 
@@ -211,7 +238,7 @@ def _resources(service: ResolvedService) -> dict[str, dict[str, str]]:
 
 
 def _checksum(
-    data: dict[str, str | None], secret_refs: dict[str, KeyRef], variables: list[ResolvedVariable]
+    data: dict[str, str], secret_refs: dict[str, KeyRef], variables: list[ResolvedVariable]
 ) -> str:
     """Changes whenever the pod's configuration changes, so the Deployment rolls its pods."""
     references = {
@@ -226,7 +253,10 @@ def _checksum(
 def _mixed_backends(environment: ResolvedEnvironment, backends: dict[str, str]) -> Problem:
     first = environment.variables[next(iter(backends.values()))].origin
     return Problem(
-        first.file, first.line, first.column, "secrets",
+        first.file,
+        first.line,
+        first.column,
+        "secrets",
         f"environment '{environment.name}' reads secrets through one ExternalSecret store, but "
         f"its references use several backends ({', '.join(sorted(backends))})",
     )
