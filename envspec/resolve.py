@@ -265,8 +265,9 @@ class _Context:
             external = bool(service.external)
             if not external and not self.config.local:
                 version_set_here = in_overlay and overlay.services[name].version is not None
+                has_version = service.version is not None
                 path: SpecPath = (
-                    ("services", name, "version") if version_set_here else ("services", name)
+                    ("services", name, "version") if has_version else ("services", name)
                 )
                 if service.version is None or service.version in FLOATING_TAGS:
                     tag = (
