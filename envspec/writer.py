@@ -287,7 +287,10 @@ class _Transaction:
         for target in self.placed:
             target.unlink(missing_ok=True)
         for target, backup in self.backups:
-            backup.replace(target)
+            if target.exists() and target.samefile(backup):
+                backup.unlink()  # never replaced: rename() between hard links does nothing
+            else:
+                backup.replace(target)
         self._discard_staged()
 
     def _prune_empty_dirs(self, removed: list[str]) -> None:

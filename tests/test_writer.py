@@ -1,0 +1,165 @@
+"""Guarantee 4: nothing lost. Transactions, the lock file, hand edits, scope of removal."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from envspec import writer
+from envspec.errors import OutputError
+from envspec.writer import OutputFile, Scope, apply, plan
+from tests.helpers import minimal, run, write_spec
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(root)): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and path.name != writer.MUTEX_FILE
+    }
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> Path:
+    return write_spec(tmp_path / "spec", minimal())
+
+
+def _render(spec: Path, *extra: str) -> tuple[int, str]:
+    result = run("render", "--spec", str(spec), *extra)
+    return result.exit_code, result.output
+
+
+def test_failure_while_staging_leaves_output_as_before(
+    spec: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _render(spec, "--all")[0] == 0
+    out = spec / "build"
+    before = _snapshot(out)
+    (spec / "envspec.yaml").write_text(
+        (spec / "envspec.yaml").read_text().replace("hello", "changed")
+    )
+    real_fsync = os.fsync
+    calls = {"count": 0}
+
+    def failing_fsync(descriptor: int) -> None:
+        calls["count"] += 1
+        if calls["count"] == 2:
+            raise OSError(28, "No space left on device")
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(writer.os, "fsync", failing_fsync)
+    code, output = _render(spec, "--all")
+    assert code == 1
+    assert "No space left on device" in output and "nothing was changed" in output
+    assert _snapshot(out) == before
+    assert not [
+        p for p in out.rglob("*") if ".envspec-" in p.name and p.name != ".envspec-lock.json"
+    ]
+
+
+def test_failure_while_renaming_rolls_back(spec: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _render(spec, "--all")[0] == 0
+    out = spec / "build"
+    before = _snapshot(out)
+    (spec / "envspec.yaml").write_text(
+        (spec / "envspec.yaml").read_text().replace("hello", "changed")
+    )
+    real_replace = Path.replace
+    calls = {"count": 0}
+
+    def failing_replace(self: Path, target: str | os.PathLike[str]) -> Path:
+        calls["count"] += 1
+        if calls["count"] == 3:
+            raise OSError(5, "Input/output error", str(target))
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", failing_replace)
+    code, _ = _render(spec, "--all")
+    assert code == 1
+    assert _snapshot(out) == before
+
+
+def test_hand_edited_file_is_protected_until_force(spec: Path) -> None:
+    assert _render(spec, "--all")[0] == 0
+    env_file = spec / "build" / "development" / ".env.development"
+    env_file.write_text(env_file.read_text() + "MINE=1\n")
+    (spec / "envspec.yaml").write_text(
+        (spec / "envspec.yaml").read_text().replace("hello", "changed")
+    )
+    before = _snapshot(spec / "build")
+    code, output = _render(spec, "--all")
+    assert code == 1
+    assert ".env.development: edited by hand" in output
+    assert _snapshot(spec / "build") == before, "nothing is written when one file is protected"
+    code, output = _render(spec, "--all", "--force")
+    assert code == 0
+    assert "GREETING='changed'" in env_file.read_text()
+    assert "MINE" not in env_file.read_text()
+
+
+def test_file_not_written_by_envspec_is_not_overwritten(spec: Path) -> None:
+    target = spec / "build" / "development" / ".env.development"
+    target.parent.mkdir(parents=True)
+    target.write_text("SOMEONE_ELSES=1\n")
+    code, output = _render(spec, "--all")
+    assert code == 1
+    assert "was not written by envspec" in output
+    assert target.read_text() == "SOMEONE_ELSES=1\n"
+
+
+def test_stale_files_removed_only_within_scope(spec: Path) -> None:
+    assert _render(spec, "--all")[0] == 0
+    out = spec / "build"
+    assert (out / "development" / "docker-compose.yaml").exists()
+    changed = minimal()
+    changed["environments"]["development"]["targets"] = ["dotenv"]
+    write_spec(spec, changed)
+    code, output = _render(spec, "--env", "prod")
+    assert code == 0, output
+    assert (out / "development" / "docker-compose.yaml").exists(), "prod's render never touches dev"
+    code, output = _render(spec, "--env", "dev")
+    assert code == 0
+    assert "1 removed" in output
+    assert not (out / "development" / "docker-compose.yaml").exists()
+    lock = json.loads((out / writer.LOCK_FILE).read_text())["files"]
+    assert "development/docker-compose.yaml" not in lock
+    assert lock["development/.env.development"]["target"] == "dotenv"
+
+
+def test_check_reports_drift_and_writes_nothing(spec: Path) -> None:
+    code, output = _render(spec, "--all", "--check")
+    assert code == 1 and "would write" in output
+    assert not (spec / "build").exists()
+    assert _render(spec, "--all")[0] == 0
+    assert _render(spec, "--all", "--check")[0] == 0
+    (spec / "envspec.yaml").write_text(
+        (spec / "envspec.yaml").read_text().replace("hello", "changed")
+    )
+    before = _snapshot(spec / "build")
+    code, output = _render(spec, "--all", "--check")
+    assert code == 1
+    assert ".env.development" in output
+    assert _snapshot(spec / "build") == before
+
+
+@pytest.mark.parametrize("path", ["../escape", "/etc/passwd", "a/../../b", ""])
+def test_paths_outside_out_are_refused(tmp_path: Path, path: str) -> None:
+    with pytest.raises(OutputError, match="leave the output folder"):
+        plan(tmp_path, [OutputFile(path, "x", None, "t")], Scope(frozenset(), None), False)
+
+
+def test_a_second_writer_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer, "MUTEX_WAIT_SECONDS", 0.2)
+    tmp_path.mkdir(exist_ok=True)
+    result = plan(tmp_path, [OutputFile("a.txt", "x", None, "t")], Scope(frozenset(), None), False)
+    with (tmp_path / writer.MUTEX_FILE).open("a") as holder:
+        fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(OutputError, match="another envspec is writing"):
+            apply(result)
+    assert not (tmp_path / "a.txt").exists()
+    apply(result)
+    assert (tmp_path / "a.txt").read_text() == "x"
