@@ -51,7 +51,7 @@ def test_failure_while_staging_leaves_output_as_before(
             raise OSError(28, "No space left on device")
         real_fsync(descriptor)
 
-    monkeypatch.setattr(writer.os, "fsync", failing_fsync)
+    monkeypatch.setattr(os, "fsync", failing_fsync)
     code, output = _render(spec, "--all")
     assert code == 1
     assert "No space left on device" in output and "nothing was changed" in output

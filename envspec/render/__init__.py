@@ -7,6 +7,7 @@ from envspec.render.compose import ComposeRenderer
 from envspec.render.dotenv import DotenvRenderer
 from envspec.render.example import ExampleRenderer
 from envspec.render.kubernetes import KubernetesRenderer
+from envspec.render.settings import SettingsRenderer
 
 ENVIRONMENT_RENDERERS: dict[str, EnvironmentRenderer] = {
     "dotenv": DotenvRenderer(),
@@ -16,6 +17,7 @@ ENVIRONMENT_RENDERERS: dict[str, EnvironmentRenderer] = {
 
 PROJECT_RENDERERS: dict[str, ProjectRenderer] = {
     "example": ExampleRenderer(),
+    "settings": SettingsRenderer(),
 }
 
 TARGETS = (*ENVIRONMENT_RENDERERS, *PROJECT_RENDERERS)

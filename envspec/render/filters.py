@@ -170,5 +170,6 @@ FILTERS = {
     "compose_escape": compose_escape,
     "dotenv": dotenv_quote,
     "comment": comment,
+    "pyrepr": repr,
     "tojson_compact": lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True),
 }

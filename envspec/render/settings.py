@@ -1,0 +1,117 @@
+"""``settings.py``: a typed pydantic-settings class for the application, from the same spec.
+
+Secret variables become ``SecretStr``, enums ``Literal``s, lists ``list[str]`` (JSON, or split on
+the variable's separator), required variables have no default. Rules that apply in every
+environment (``where: all``) are checked when the application starts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from envspec.models import SecretSource, Spec, Variable
+from envspec.render.base import RenderedFile, Templates
+from envspec.resolve import ResolvedEnvironment, coerce
+
+_BASE_TYPES = {"str": "str", "int": "int", "float": "float", "bool": "bool", "url": "str"}
+
+
+@dataclass(frozen=True)
+class SettingsField:
+    name: str
+    annotation: str
+    default: str | None
+    description: str
+
+
+class SettingsRenderer:
+    def render(
+        self, spec: Spec, environments: Mapping[str, ResolvedEnvironment], templates: Templates
+    ) -> Iterable[RenderedFile]:
+        classes = [
+            SettingsClass(
+                "Settings",
+                "Every variable of the spec.",
+                tuple(_field(name, variable) for name, variable in spec.variables.items()),
+            )
+        ]
+        for service_name, service in spec.services.items():
+            names = service.variables if service.variables is not None else tuple(spec.variables)
+            if names:
+                classes.append(
+                    SettingsClass(
+                        _class_name(service_name),
+                        f"The variables service '{service_name}' receives.",
+                        tuple(_field(name, spec.variables[name]) for name in names),
+                    )
+                )
+        rules = {
+            name: [
+                rule.model_dump(exclude_none=True, exclude={"where"})
+                for rule in variable.rules
+                if rule.where == "all"
+            ]
+            for name, variable in spec.variables.items()
+        }
+        content = templates.render(
+            "settings/settings.py.j2",
+            project=spec.project,
+            classes=classes,
+            rules={name: found for name, found in rules.items() if found},
+        )
+        yield RenderedFile("settings.py", content)
+
+
+@dataclass(frozen=True)
+class SettingsClass:
+    name: str
+    doc: str
+    fields: tuple[SettingsField, ...]
+
+
+def _class_name(service: str) -> str:
+    return "".join(part.capitalize() for part in service.split("-")) + "Settings"
+
+
+def _field(name: str, variable: Variable) -> SettingsField:
+    annotation = _annotation(variable)
+    default = _default(variable)
+    if default is None and not variable.is_required:
+        annotation += " | None"
+        default = "None"
+    return SettingsField(name, annotation, default, variable.description)
+
+
+def _annotation(variable: Variable) -> str:
+    if variable.secret:
+        return "SecretStr"
+    if variable.type == "enum":
+        assert variable.choices is not None
+        return "Literal[" + ", ".join(repr(choice) for choice in variable.choices) + "]"
+    if variable.type == "list":
+        if variable.separator is not None:
+            return f"Annotated[list[str], NoDecode, _split({variable.separator!r})]"
+        return "list[str]"
+    return _BASE_TYPES[variable.type]
+
+
+def _default(variable: Variable) -> str | None:
+    raw = variable.default
+    if raw is None or isinstance(raw, SecretSource) or variable.secret:
+        return None
+    text = coerce(variable, raw)
+    value: Any
+    if variable.type == "int":
+        value = int(text)
+    elif variable.type == "float":
+        value = float(text)
+    elif variable.type == "bool":
+        value = text == "true"
+    elif variable.type == "list":
+        value = json.loads(text) if variable.separator is None else text.split(variable.separator)
+    else:
+        value = text
+    return repr(value)

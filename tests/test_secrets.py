@@ -1,0 +1,193 @@
+"""Guarantee 3: canary secrets never reach a non-local artifact, a message, a diff or an error."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from tests.helpers import minimal, run, write_spec
+from tests.readers import kustomize, python_dotenv, validate_kubernetes
+
+LOCAL_CANARY = "canary-local-7b1e9d"
+PROD_CANARY = "canary-prod-51c0aa"
+
+
+def _spec(mode: str) -> dict[str, Any]:
+    spec = minimal(
+        variables={
+            "API_TOKEN": {"secret": True, "description": "Token of the payment API."},
+            "DB_PASSWORD": {"secret": True},
+            "EXISTING": {"secret": True},
+            "FROM_SHELL": {"secret": True},
+            "LOG_LEVEL": {"default": "INFO"},
+        }
+    )
+    spec["environments"] = {
+        "development": {"targets": ["dotenv", "compose", "kubernetes"], "local": True},
+        "production": {
+            "targets": ["dotenv", "compose", "kubernetes"],
+            "secrets": {"mode": mode, "store": "vault-backend"}
+            if mode == "external-secrets"
+            else {"mode": mode},
+        },
+    }
+    return spec
+
+
+def _overlays() -> dict[str, dict[str, Any]]:
+    return {
+        "development": {
+            "variables": {
+                "API_TOKEN": LOCAL_CANARY,
+                "DB_PASSWORD": LOCAL_CANARY + "-db",
+                "EXISTING": {"secret": "k8s://shared-credentials#token"},
+                "FROM_SHELL": {"secret": "env://FROM_SHELL"},
+            }
+        },
+        "production": {
+            "variables": {
+                "API_TOKEN": {"secret": "vault://payments/production#token"},
+                "DB_PASSWORD": {"secret": "vault://db/production#password"},
+                "EXISTING": {"secret": "k8s://shared-credentials#token"},
+                "FROM_SHELL": {"secret": "env://FROM_SHELL"},
+            }
+        },
+    }
+
+
+@pytest.mark.parametrize("mode", ["skeleton", "external-secrets"])
+def test_no_literal_outside_local_files(tmp_path: Path, mode: str) -> None:
+    root = write_spec(tmp_path / "spec", _spec(mode), _overlays())
+    result = run("render", "--all", "--spec", str(root))
+    assert result.exit_code == 0, result.output
+    assert LOCAL_CANARY not in result.output
+    out = root / "build"
+    for path in out.rglob("*"):
+        if path.is_file() and not path.is_relative_to(out / "development"):
+            assert LOCAL_CANARY not in path.read_text(encoding="utf-8"), path
+    example = (out / ".env.example").read_text()
+    assert "API_TOKEN=\n" in example
+    assert "production: vault://payments/production#token" in example
+    assert python_dotenv(out / "development" / ".env.development")["API_TOKEN"] == LOCAL_CANARY
+    production = out / "production"
+    assert "API_TOKEN" not in python_dotenv(production / ".env.production")
+    documents = {
+        (d["kind"], d["metadata"]["name"]): d for d in kustomize(production / "kubernetes")
+    }
+    for document in documents.values():
+        validate_kubernetes(document)
+    container = documents[("Deployment", "web")]["spec"]["template"]["spec"]["containers"][0]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
+    assert refs["EXISTING"] == {"name": "shared-credentials", "key": "token"}
+    if mode == "skeleton":
+        secret = documents[("Secret", "demo-secrets")]
+        assert secret["stringData"] == {"API_TOKEN": "", "DB_PASSWORD": "", "FROM_SHELL": ""}
+        assert (
+            "vault://payments/production#token"
+            in secret["metadata"]["annotations"]["envspec.io/references"]
+        )
+        assert refs["API_TOKEN"] == {"name": "demo-secrets", "key": "API_TOKEN"}
+    else:
+        external = documents[("ExternalSecret", "demo-secrets")]
+        data = {item["secretKey"]: item["remoteRef"] for item in external["spec"]["data"]}
+        assert data == {
+            "API_TOKEN": {"key": "payments/production", "property": "token"},
+            "DB_PASSWORD": {"key": "db/production", "property": "password"},
+        }
+        assert external["spec"]["target"]["name"] == "demo-secrets"
+        static = documents[("Secret", "demo-secrets-static")]
+        assert static["stringData"] == {"FROM_SHELL": ""}
+        assert refs["FROM_SHELL"] == {"name": "demo-secrets-static", "key": "FROM_SHELL"}
+    compose = (production / "docker-compose.yaml").read_text()
+    assert "${API_TOKEN:?" in compose
+
+
+def test_literal_in_non_local_is_refused_without_echo(tmp_path: Path) -> None:
+    overlays = _overlays()
+    overlays["production"]["variables"]["API_TOKEN"] = PROD_CANARY
+    root = write_spec(tmp_path / "spec", _spec("skeleton"), overlays)
+    for command in (["validate"], ["validate", "--format", "json"], ["render", "--all"]):
+        result = run(*command, "--spec", str(root))
+        assert result.exit_code == 1
+        assert "API_TOKEN" in result.output
+        assert PROD_CANARY not in result.output
+    assert not (root / "build").exists()
+
+
+def test_invalid_secret_value_is_not_echoed(tmp_path: Path) -> None:
+    spec = _spec("skeleton")
+    spec["variables"]["API_TOKEN"].update(type="int", rules=[{"min_length": 99}])
+    root = write_spec(tmp_path / "spec", spec, _overlays())
+    result = run("validate", "--spec", str(root))
+    assert result.exit_code == 1
+    assert "variables.API_TOKEN: value is not valid for type int" in result.output
+    assert LOCAL_CANARY not in result.output
+
+
+def _settings_module(tmp_path: Path) -> ModuleType:
+    spec = _spec("skeleton")
+    spec["variables"]["API_TOKEN"]["rules"] = [{"min_length": 12, "not_contains": "insecure"}]
+    spec["variables"]["WORKERS"] = {"type": "int", "default": "4"}
+    spec["variables"]["HOSTS"] = {"type": "list", "separator": ",", "default": ["a", "b"]}
+    spec["variables"]["MODE"] = {"type": "enum", "choices": ["fast", "safe"], "default": "safe"}
+    root = write_spec(tmp_path / "spec", spec, _overlays())
+    assert run("render", "--all", "--spec", str(root), "--target", "settings").exit_code == 0
+    module_spec = importlib.util.spec_from_file_location(
+        "generated_settings", root / "build" / "settings.py"
+    )
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules["generated_settings"] = module
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def test_generated_settings_accepts_good_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = _settings_module(tmp_path)
+    for name, value in {
+        "API_TOKEN": "a-good-long-token",
+        "DB_PASSWORD": "x",
+        "EXISTING": "y",
+        "FROM_SHELL": "z",
+        "HOSTS": "one.example,two.example",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = module.Settings()
+    assert settings.API_TOKEN.get_secret_value() == "a-good-long-token"
+    assert settings.HOSTS == ["one.example", "two.example"]
+    assert settings.WORKERS == 4 and settings.MODE == "safe" and settings.LOG_LEVEL == "INFO"
+    assert LOCAL_CANARY not in repr(settings)
+
+
+def test_generated_settings_fails_fast_without_echo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = _settings_module(tmp_path)
+    for name in ("API_TOKEN", "DB_PASSWORD", "EXISTING", "FROM_SHELL"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ValidationError) as missing:
+        module.Settings()
+    assert "API_TOKEN" in str(missing.value) and "Field required" in str(missing.value)
+    monkeypatch.setenv("API_TOKEN", "insecure-" + PROD_CANARY)
+    for name in ("DB_PASSWORD", "EXISTING", "FROM_SHELL"):
+        monkeypatch.setenv(name, "x")
+    monkeypatch.setenv("MODE", "reckless")
+    with pytest.raises(ValidationError) as bad:
+        module.Settings()
+    text = str(bad.value)
+    assert "MODE" in text and "reckless" not in text
+    monkeypatch.setenv("MODE", "fast")
+    with pytest.raises(ValidationError) as rule:
+        module.Settings()
+    assert "API_TOKEN must not contain 'insecure'" in str(rule.value)
+    assert PROD_CANARY not in str(rule.value)
+    assert os.environ["API_TOKEN"].endswith(PROD_CANARY)
