@@ -6,7 +6,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envspec.errors import EnvspecError, Problem, RenderError, UnknownEnvironmentError, did_you_mean
+from envspec import parity
+from envspec.errors import (
+    EnvspecError,
+    Problem,
+    RenderError,
+    SpecError,
+    UnknownEnvironmentError,
+    did_you_mean,
+)
 from envspec.loader import find_spec_root, load_spec
 from envspec.models import SpecBundle
 from envspec.render import ENVIRONMENT_RENDERERS, PROJECT_RENDERERS, TARGETS
@@ -90,9 +98,45 @@ def select_environment(name: str, known: Iterable[str]) -> str:
 
 
 def validate(project: Project) -> list[Problem]:
-    """Check what loading does not: every artifact renders. Returns warnings."""
+    """Check what loading does not: parity and that every artifact renders. Returns warnings."""
+    problems = parity.check(project.environments, project.bundle.base.parity, project.sources)
+    if problems:
+        raise SpecError(problems)
     render_files(project, list(project.environments), ())
-    return []
+    return stale_declarations(project)
+
+
+def stale_declarations(project: Project) -> list[Problem]:
+    """Warnings for declared differences that no longer exist."""
+    policy = project.bundle.base.parity
+    live: set[str] = set()
+    for a in project.environments.values():
+        for b in project.environments.values():
+            if a.name != b.name:
+                live.update(d.path for d in parity.diff(a, b, policy) if d.status == "declared")
+    warnings = []
+    for name, environment in project.environments.items():
+        source = project.sources.overlay(name)
+        for index, declared in enumerate(environment.differences):
+            if declared.path not in live and source is not None:
+                position = source.value(("differences", index))
+                warnings.append(
+                    Problem(
+                        position.file,
+                        position.line,
+                        position.column,
+                        f"differences[{index}]",
+                        f"declared difference '{declared.path}' no longer exists; remove it",
+                        "warning",
+                    )
+                )
+    return warnings
+
+
+def diff(project: Project, left: str, right: str) -> tuple[str, str, list[parity.Difference]]:
+    a = project.environment(left)
+    b = project.environment(right)
+    return a.name, b.name, parity.diff(a, b, project.bundle.base.parity)
 
 
 def render_files(

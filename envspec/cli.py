@@ -260,6 +260,39 @@ def _report_render(result: Any) -> None:
     )
 
 
+@cli.command("diff")
+@click.argument("left")
+@click.argument("right")
+@spec_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text (a table), json (stable, documented) or markdown (for a PR).",
+)
+@click.pass_context
+def diff_command(
+    context: click.Context, left: str, right: str, spec: Path | None, output_format: str
+) -> None:
+    """Every difference between two environments: expected, declared (with its reason) or
+    UNDECLARED. Exit 1 when anything is undeclared.
+
+    \b
+    Example:
+      envspec diff dev prod --format markdown
+    """
+    with _boundary():
+        from envspec import api, report
+
+        project = api.load(_spec(context, spec))
+        a, b, differences = api.diff(project, left, right)
+        click.echo(report.render_diff(a, b, differences, output_format), nl=False)
+        if any(d.status == "undeclared" for d in differences):
+            sys.exit(1)
+
+
 @cli.command()
 def schema() -> None:
     """Print the spec's JSON Schema (for editors; also under schema/)."""

@@ -1,0 +1,202 @@
+"""Differences between resolved environments, judged against the spec's parity policy.
+
+Each difference is ``expected`` (an attribute allowed to vary: replicas, resources, values of
+ordinary variables, secret sources), ``declared`` (a pinned attribute whose difference an overlay
+declares under ``differences:`` with a reason) or ``undeclared`` (a pinned attribute that differs
+with no declaration: ``validate`` and ``diff`` fail). Secret values are never shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Literal
+
+from envspec.errors import Problem
+from envspec.models import Autoscale, ParityPolicy
+from envspec.resolve import ResolvedEnvironment, ResolvedService, ResolvedVariable, SourceMaps
+from envspec.secrets import MASK
+
+Status = Literal["expected", "declared", "undeclared"]
+ABSENT = "<absent>"
+
+
+@dataclass(frozen=True)
+class Difference:
+    path: str
+    left: str
+    right: str
+    status: Status
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "path": self.path,
+            "left": self.left,
+            "right": self.right,
+            "status": self.status,
+            "reason": self.reason,
+        }
+
+
+def diff(a: ResolvedEnvironment, b: ResolvedEnvironment, policy: ParityPolicy) -> list[Difference]:
+    """Every difference between ``a`` and ``b``, services first, then variables, each sorted."""
+    found = list(_service_differences(a, b, policy)) + list(_variable_differences(a, b, policy))
+    return [_judge(difference, a, b) for difference in found]
+
+
+def check(
+    environments: Mapping[str, ResolvedEnvironment], policy: ParityPolicy, sources: SourceMaps
+) -> list[Problem]:
+    """Problems for every undeclared difference between any two environments."""
+    problems = []
+    for a, b in combinations(environments.values(), 2):
+        for difference in diff(a, b, policy):
+            if difference.status == "undeclared":
+                problems.append(_problem(difference, a, b, sources))
+    return problems
+
+
+def _service_differences(
+    a: ResolvedEnvironment, b: ResolvedEnvironment, policy: ParityPolicy
+) -> Iterator[Difference]:
+    left = {service.name: service for service in a.services}
+    right = {service.name: service for service in b.services}
+    for name in sorted(left.keys() | right.keys()):
+        one, other = left.get(name), right.get(name)
+        if one is None or other is None:
+            present = one or other
+            assert present is not None
+            path = f"services.{name}"
+            if present.spec.environments is not None:
+                only = ", ".join(present.spec.environments)
+                yield Difference(
+                    path, _presence(one), _presence(other), "declared", f"only in {only}"
+                )
+            else:
+                status: Status = "undeclared" if policy.services else "expected"
+                yield Difference(path, _presence(one), _presence(other), status)
+            continue
+        pinned = {"image": policy.images, "version": policy.versions}
+        for field, is_pinned in pinned.items():
+            x, y = getattr(one.spec, field) or ABSENT, getattr(other.spec, field) or ABSENT
+            if x != y:
+                yield Difference(
+                    f"services.{name}.{field}", x, y, "undeclared" if is_pinned else "expected"
+                )
+        for field, x, y in (
+            ("orchestration", _orchestration(one, a), _orchestration(other, b)),
+            ("replicas", _replicas(one), _replicas(other)),
+            ("resources", _resources(one), _resources(other)),
+        ):
+            if x != y:
+                yield Difference(f"services.{name}.{field}", x, y, "expected")
+
+
+def _variable_differences(
+    a: ResolvedEnvironment, b: ResolvedEnvironment, policy: ParityPolicy
+) -> Iterator[Difference]:
+    for name in sorted(a.variables.keys() | b.variables.keys()):
+        one, other = a.variables.get(name), b.variables.get(name)
+        if one is None or other is None:
+            present = one or other
+            assert present is not None
+            path = f"variables.{name}"
+            if present.spec.required is False:
+                yield Difference(
+                    path, _shown(one), _shown(other), "declared", "optional (required: false)"
+                )
+            else:
+                status: Status = "undeclared" if policy.variables else "expected"
+                yield Difference(path, _shown(one), _shown(other), status)
+            continue
+        if _source(one) != _source(other):
+            yield Difference(f"variables.{name}.source", _source(one), _source(other), "expected")
+        elif one.value != other.value or one.reference != other.reference:
+            strict = policy.strict_values and one.spec.parity == "strict"
+            yield Difference(
+                f"variables.{name}",
+                _shown(one),
+                _shown(other),
+                "undeclared" if strict else "expected",
+            )
+
+
+def _judge(difference: Difference, a: ResolvedEnvironment, b: ResolvedEnvironment) -> Difference:
+    if difference.status != "undeclared":
+        return difference
+    for environment, other in ((a, b), (b, a)):
+        for declared in environment.differences:
+            if declared.path == difference.path and (
+                declared.environments is None or other.name in declared.environments
+            ):
+                return Difference(
+                    difference.path, difference.left, difference.right, "declared", declared.reason
+                )
+    return difference
+
+
+def _problem(
+    difference: Difference, a: ResolvedEnvironment, b: ResolvedEnvironment, sources: SourceMaps
+) -> Problem:
+    parts = tuple(difference.path.split("."))
+    source = sources.overlay(b.name) or sources.overlay(a.name) or sources.base
+    position = source.value(parts) if source.values else sources.base.value(parts)
+    if parts not in source.values:
+        for name in (b.name, a.name):
+            candidate = sources.overlay(name)
+            if candidate is not None and parts in candidate.values:
+                position = candidate.value(parts)
+                break
+        else:
+            position = sources.base.value(parts)
+    message = (
+        f"'{a.name}' has {difference.left} and '{b.name}' has {difference.right}, and no overlay "
+        f"declares it; fix the spec or add to environments/{b.name}.yaml: "
+        f'differences: [{{path: {difference.path}, reason: "..."}}]'
+    )
+    return Problem(position.file, position.line, position.column, difference.path, message)
+
+
+def _presence(service: ResolvedService | None) -> str:
+    if service is None:
+        return ABSENT
+    return "external" if service.external else "deployed"
+
+
+def _orchestration(service: ResolvedService, environment: ResolvedEnvironment) -> str:
+    if service.external:
+        return "external"
+    targets = [t for t in environment.config.targets if t in ("compose", "kubernetes")]
+    return "+".join(targets) or "none"
+
+
+def _replicas(service: ResolvedService) -> str:
+    replicas = service.spec.replicas
+    if isinstance(replicas, Autoscale):
+        return f"{replicas.min}-{replicas.max} (cpu {replicas.target_cpu}%)"
+    return str(replicas if replicas is not None else 1)
+
+
+def _resources(service: ResolvedService) -> str:
+    resources = service.spec.resources
+    return resources.model_dump_json(exclude_none=True) if resources is not None else ABSENT
+
+
+def _source(variable: ResolvedVariable) -> str:
+    if variable.reference is not None:
+        return f"{variable.reference.backend} reference"
+    return "literal"
+
+
+def _shown(variable: ResolvedVariable | None) -> str:
+    """What a report may show of a variable: never a secret's literal value."""
+    if variable is None:
+        return ABSENT
+    if variable.reference is not None:
+        return str(variable.reference)
+    if variable.sensitive:
+        return MASK
+    assert variable.value is not None
+    return repr(variable.value)
