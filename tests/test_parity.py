@@ -50,7 +50,8 @@ def test_changed_postgres_version_fails_validate_and_diff(tmp_path: Path) -> Non
     assert (
         "environments/production.yaml:24:39: services.postgres.version: 'development' has 15.5 and "
         "'production' has 16.1, and no overlay declares it; fix the spec or add to "
-        'environments/production.yaml: differences: [{path: services.postgres.version, reason: "..."}]'
+        "environments/production.yaml: differences: "
+        '[{path: services.postgres.version, reason: "..."}]'
     ) in result.stderr.replace(str(root) + "/", "")
     diff = run("diff", "dev", "prod", "--format", "markdown", "--spec", str(root))
     assert diff.exit_code == 1
