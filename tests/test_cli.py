@@ -1,0 +1,58 @@
+"""CLI behaviour: prefix matching, usage errors, version, the committed schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from envspec import __version__
+from tests.helpers import REPO, minimal, run, write_spec
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.exit_code == 0
+    assert result.output == f"envspec, version {__version__}\n"
+
+
+def test_committed_schema_is_current() -> None:
+    """Refresh with: envspec schema > schema/envspec.schema.json"""
+    result = run("schema")
+    assert result.output == (REPO / "schema" / "envspec.schema.json").read_text(encoding="utf-8")
+    schema = json.loads(result.output)
+    assert "Spec" in schema["$defs"] and "Overlay" in schema["$defs"]
+
+
+def test_environment_prefixes(tmp_path: Path) -> None:
+    root = write_spec(tmp_path / "spec", minimal())
+    result = run("render", "--env", "prod", "--spec", str(root))
+    assert result.exit_code == 0, result.output
+    assert (root / "build" / "production" / "kubernetes" / "kustomization.yaml").is_file()
+    assert not (root / "build" / "development").exists()
+    unknown = run("render", "--env", "stage", "--spec", str(root))
+    assert unknown.exit_code == 1
+    assert "unknown environment 'stage'" in unknown.output
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    root = write_spec(tmp_path / "spec", minimal())
+    assert run("render", "--all", "--env", "dev", "--spec", str(root)).exit_code == 2
+    assert run("render", "--bogus").exit_code == 2
+
+
+def test_unknown_target(tmp_path: Path) -> None:
+    root = write_spec(tmp_path / "spec", minimal())
+    result = run("render", "--all", "--target", "kubernets", "--spec", str(root))
+    assert result.exit_code == 1
+    assert "unknown target 'kubernets' (did you mean 'kubernetes'?)" in result.output
+
+
+def test_spec_found_in_parent_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = write_spec(tmp_path / "spec", minimal())
+    (root / "deep" / "er").mkdir(parents=True)
+    monkeypatch.chdir(root / "deep" / "er")
+    result = run("validate")
+    assert result.exit_code == 0
+    assert "spec is valid (2 environments: development, production)" in result.output
