@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from envspec import parity
@@ -55,7 +55,6 @@ class RenderResult:
     environments: list[str]
     plan: Plan
     check: bool
-    warnings: list[Problem] = field(default_factory=list)
 
 
 def spec_root(spec: Path | None) -> Path:

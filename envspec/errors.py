@@ -80,10 +80,6 @@ class UnknownEnvironmentError(EnvspecError):
     """An environment named on the command line does not exist or is ambiguous."""
 
 
-class UnknownVariableError(EnvspecError):
-    """A variable named on the command line does not exist."""
-
-
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` when a candidate is close to ``name``, else an empty string."""
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)

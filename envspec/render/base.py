@@ -157,7 +157,3 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
 
 def yaml_document(data: Any, header: str) -> str:
     return header + to_yaml(data)
-
-
-def yaml_stream(documents: Iterable[Any], header: str) -> str:
-    return header + "---\n".join(to_yaml(document) for document in documents)
