@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from envspec.errors import (
     did_you_mean,
 )
 from envspec.loader import find_spec_root, load_spec
-from envspec.models import SpecBundle
+from envspec.models import SpecBundle, Variable
 from envspec.render import ENVIRONMENT_RENDERERS, PROJECT_RENDERERS, TARGETS
 from envspec.render.base import Templates
 from envspec.render.filters import CannotCarry
@@ -130,6 +131,75 @@ def stale_declarations(project: Project) -> list[Problem]:
                     )
                 )
     return warnings
+
+
+@dataclass(frozen=True)
+class EnvironmentValue:
+    environment: str
+    shown: str
+    origin: str
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Where a variable comes from in each environment and where it lands."""
+
+    name: str
+    variable: Variable
+    environments: tuple[EnvironmentValue, ...]
+    services: tuple[str, ...]
+    files: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "type": self.variable.type,
+            "secret": self.variable.secret,
+            "description": self.variable.description,
+            "environments": {
+                item.environment: {"value": item.shown, "origin": item.origin}
+                for item in self.environments
+            },
+            "services": list(self.services),
+            "files": list(self.files),
+        }
+
+
+def explain(project: Project, name: str) -> Explanation:
+    """A variable's type, value or reference per environment (secrets masked), its services and
+    the generated files that carry it."""
+    variables = project.bundle.base.variables
+    if name not in variables:
+        raise EnvspecError(f"unknown variable '{name}'{did_you_mean(name, variables)}")
+    values = []
+    for env_name, environment in project.environments.items():
+        resolved = environment.variables.get(name)
+        shown = parity.shown(resolved)
+        origin = str(resolved.origin) if resolved is not None else "not set"
+        values.append(EnvironmentValue(env_name, shown, origin))
+    services = tuple(
+        sorted(
+            {
+                service.name
+                for environment in project.environments.values()
+                for service in environment.services
+                if name in service.variables
+            }
+        )
+    )
+    pattern = re.compile(rf"(^|[\s\"'-]){re.escape(name)}([=:\"']|$)", re.M)
+    files = tuple(
+        sorted(
+            file.path
+            for file in render_files(project, list(project.environments), ())
+            if pattern.search(file.content)
+        )
+    )
+    return Explanation(name, variables[name], tuple(values), services, files)
+
+
+def parity_matrix(project: Project) -> parity.Matrix:
+    return parity.matrix(project.environments, project.bundle.base.parity)
 
 
 def diff(project: Project, left: str, right: str) -> tuple[str, str, list[parity.Difference]]:

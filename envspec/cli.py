@@ -293,6 +293,60 @@ def diff_command(
             sys.exit(1)
 
 
+@cli.command("parity")
+@spec_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text (a table), json or markdown.",
+)
+@click.option(
+    "--min-score", type=click.FloatRange(0, 100), help="Exit 1 below this score (CI gate)."
+)
+@click.pass_context
+def parity_command(
+    context: click.Context, spec: Path | None, output_format: str, min_score: float | None
+) -> None:
+    """The parity matrix of every environment and its score: the percentage of components
+    (each service's image:version and orchestration, each variable's source) that are the same
+    everywhere.
+
+    \b
+    Example:
+      envspec parity --min-score 30 --format markdown
+    """
+    with _boundary():
+        from envspec import api, report
+
+        matrix = api.parity_matrix(api.load(_spec(context, spec)))
+        click.echo(report.render_matrix(matrix, output_format), nl=False)
+        if min_score is not None and matrix.score < min_score:
+            click.echo(f"envspec: parity score {matrix.score}% is below {min_score}%", err=True)
+            sys.exit(1)
+
+
+@cli.command()
+@click.argument("name")
+@spec_option
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+def explain(context: click.Context, name: str, spec: Path | None, output_format: str) -> None:
+    """Where variable NAME comes from in each environment and which files it lands in.
+
+    \b
+    Example:
+      envspec explain DATABASE_URL
+    """
+    with _boundary():
+        from envspec import api, report
+
+        explanation = api.explain(api.load(_spec(context, spec)), name)
+        click.echo(report.render_explanation(explanation, output_format), nl=False)
+
+
 @cli.command()
 def schema() -> None:
     """Print the spec's JSON Schema (for editors; also under schema/)."""

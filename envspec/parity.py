@@ -105,11 +105,11 @@ def _variable_differences(
             path = f"variables.{name}"
             if present.spec.required is False:
                 yield Difference(
-                    path, _shown(one), _shown(other), "declared", "optional (required: false)"
+                    path, shown(one), shown(other), "declared", "optional (required: false)"
                 )
             else:
                 status: Status = "undeclared" if policy.variables else "expected"
-                yield Difference(path, _shown(one), _shown(other), status)
+                yield Difference(path, shown(one), shown(other), status)
             continue
         if _source(one) != _source(other):
             yield Difference(f"variables.{name}.source", _source(one), _source(other), "expected")
@@ -117,8 +117,8 @@ def _variable_differences(
             strict = policy.strict_values and one.spec.parity == "strict"
             yield Difference(
                 f"variables.{name}",
-                _shown(one),
-                _shown(other),
+                shown(one),
+                shown(other),
                 "undeclared" if strict else "expected",
             )
 
@@ -190,7 +190,7 @@ def _source(variable: ResolvedVariable) -> str:
     return "literal"
 
 
-def _shown(variable: ResolvedVariable | None) -> str:
+def shown(variable: ResolvedVariable | None) -> str:
     """What a report may show of a variable: never a secret's literal value."""
     if variable is None:
         return ABSENT
@@ -200,3 +200,89 @@ def _shown(variable: ResolvedVariable | None) -> str:
         return MASK
     assert variable.value is not None
     return repr(variable.value)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One component of the parity matrix and what it is in each environment."""
+
+    component: str
+    cells: tuple[str, ...]
+    verdict: Literal["same", "expected", "declared", "undeclared"]
+
+
+@dataclass(frozen=True)
+class Matrix:
+    environments: tuple[str, ...]
+    rows: tuple[Row, ...]
+
+    @property
+    def score(self) -> float:
+        """Percentage of rows identical in every environment (100 when there are no rows)."""
+        if not self.rows:
+            return 100.0
+        same = sum(row.verdict == "same" for row in self.rows)
+        return round(100 * same / len(self.rows), 1)
+
+
+def matrix(environments: Mapping[str, ResolvedEnvironment], policy: ParityPolicy) -> Matrix:
+    """The parity matrix: each service's image:version and orchestration, each variable's source."""
+    envs = list(environments.values())
+    statuses: dict[str, set[Status]] = {}
+    for a, b in combinations(envs, 2):
+        for difference in diff(a, b, policy):
+            statuses.setdefault(_row_of(difference.path), set()).add(difference.status)
+    names = sorted({service.name for env in envs for service in env.services})
+    variables = sorted({name for env in envs for name in env.variables})
+    rows: list[Row] = []
+    for name in names:
+        services = [next((s for s in env.services if s.name == name), None) for env in envs]
+        rows.append(_row(f"services.{name}", tuple(_image(s) for s in services), statuses))
+        rows.append(
+            _row(
+                f"services.{name}.orchestration",
+                tuple(
+                    _orchestration(s, env) if s else ABSENT
+                    for s, env in zip(services, envs, strict=True)
+                ),
+                statuses,
+            )
+        )
+    for name in variables:
+        cells = tuple(_variable_cell(env.variables.get(name)) for env in envs)
+        rows.append(_row(f"variables.{name}", cells, statuses))
+    return Matrix(tuple(environments), tuple(rows))
+
+
+def _row_of(path: str) -> str:
+    parts = path.split(".")
+    if parts[0] == "services" and len(parts) > 2 and parts[2] in ("image", "version"):
+        return ".".join(parts[:2])
+    if parts[0] == "services" and len(parts) > 2:
+        return ".".join(parts[:2]) + ".orchestration"
+    return ".".join(parts[:2])
+
+
+def _row(component: str, cells: tuple[str, ...], statuses: dict[str, set[Status]]) -> Row:
+    if len(set(cells)) <= 1 and not statuses.get(component):
+        return Row(component, cells, "same")
+    found = statuses.get(component, {"expected"})
+    if "undeclared" in found:
+        return Row(component, cells, "undeclared")
+    if "declared" in found:
+        return Row(component, cells, "declared")
+    return Row(component, cells, "expected")
+
+
+def _image(service: ResolvedService | None) -> str:
+    if service is None:
+        return ABSENT
+    return f"{service.spec.image}:{service.spec.version or ABSENT}"
+
+
+def _variable_cell(variable: ResolvedVariable | None) -> str:
+    if variable is None:
+        return ABSENT
+    if variable.reference is not None:
+        return f"{variable.reference.backend} reference"
+    return "secret literal" if variable.sensitive else "literal"

@@ -11,8 +11,12 @@ import io
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from envspec.parity import Difference
+from envspec.parity import Difference, Matrix
+
+if TYPE_CHECKING:
+    from envspec.api import Explanation
 
 _LABELS = {"expected": "expected", "declared": "declared", "undeclared": "UNDECLARED"}
 
@@ -68,3 +72,63 @@ def _text(left: str, right: str, differences: list[Difference]) -> str:
 
 
 _REPORTERS = {"text": _text, "json": _json, "markdown": _markdown}
+
+
+def render_matrix(matrix: Matrix, output_format: str) -> str:
+    if output_format == "json":
+        payload = {
+            "environments": list(matrix.environments),
+            "score": matrix.score,
+            "rows": [
+                {
+                    "component": row.component,
+                    "cells": dict(zip(matrix.environments, row.cells, strict=True)),
+                    "verdict": row.verdict,
+                }
+                for row in matrix.rows
+            ],
+        }
+        return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    headers = ["component", *matrix.environments, "verdict"]
+    if output_format == "markdown":
+        lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        lines += [
+            "| "
+            + " | ".join([f"`{row.component}`", *row.cells, row.verdict]).replace("\n", " ")
+            + " |"
+            for row in matrix.rows
+        ]
+        lines.append(
+            f"\nParity score: **{matrix.score}%** (components identical in every environment)"
+        )
+        return "\n".join(lines) + "\n"
+    from rich.console import Console
+    from rich.table import Table
+
+    colours = {"same": "", "expected": "dim", "declared": "cyan", "undeclared": "bold red"}
+    table = Table(*headers, title="parity matrix")
+    for row in matrix.rows:
+        table.add_row(row.component, *row.cells, row.verdict, style=colours[row.verdict])
+    buffer = io.StringIO()
+    colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    console = Console(file=buffer, force_terminal=colour, no_color=not colour, width=180)
+    console.print(table)
+    console.print(f"parity score: {matrix.score}% (components identical in every environment)")
+    return buffer.getvalue()
+
+
+def render_explanation(explanation: Explanation, output_format: str) -> str:
+    if output_format == "json":
+        return json.dumps(explanation.as_dict(), indent=2, ensure_ascii=False) + "\n"
+    spec = explanation.variable
+    lines = [
+        f"{explanation.name} ({spec.type}{', secret' if spec.secret else ''})",
+        f"  {spec.description}" if spec.description else "",
+        "  environments:",
+    ]
+    for item in explanation.environments:
+        lines.append(f"    {item.environment}: {item.shown}  [{item.origin}]")
+    lines.append("  received by: " + (", ".join(explanation.services) or "no service"))
+    lines.append("  written to:")
+    lines += [f"    {path}" for path in explanation.files]
+    return "\n".join(line for line in lines if line) + "\n"

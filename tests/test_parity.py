@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
-from tests.helpers import REPO, run
+from jsonschema import Draft202012Validator
+
+from tests.helpers import REPO, minimal, run, write_spec
 
 
 def _example(tmp_path: Path) -> Path:
@@ -70,3 +73,99 @@ def test_stale_declaration_is_a_warning(tmp_path: Path) -> None:
     result = run("validate", "--spec", str(root))
     assert result.exit_code == 0
     assert "declared difference 'services.redis.image' no longer exists" in result.stderr
+
+
+def _schema(name: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads((REPO / "schema" / name).read_text()))
+
+
+def _pair(tmp_path: Path) -> Path:
+    """Two environments whose parity is easy to count by hand."""
+    spec = minimal(
+        services={
+            "web": {"image": "example/web", "version": "1.0.0", "ports": [80]},
+            "db": {"image": "postgres", "version": "15.5"},
+        },
+        variables={
+            "SAME": {"default": "x"},
+            "VALUE": {"default": "a"},
+            "TOKEN": {"secret": True},
+            "MODE": {"parity": "strict", "default": "fast"},
+        },
+    )
+    overlays: dict[str, dict[str, Any]] = {
+        "development": {"variables": {"TOKEN": "canary-dev-token-1d2c"}},
+        "production": {
+            "variables": {"VALUE": "b", "TOKEN": {"secret": "vault://app/prod#token"}},
+            "services": {"db": {"external": True}},
+        },
+    }
+    return write_spec(tmp_path / "spec", spec, overlays)
+
+
+def test_score_counted_by_hand(tmp_path: Path) -> None:
+    result = run("parity", "--format", "json", "--spec", str(_pair(tmp_path)))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    _schema("parity.schema.json").validate(report)
+    verdicts = {row["component"]: row["verdict"] for row in report["rows"]}
+    assert verdicts == {
+        "services.db": "same",
+        "services.db.orchestration": "expected",
+        "services.web": "same",
+        "services.web.orchestration": "expected",
+        "variables.MODE": "same",
+        "variables.SAME": "same",
+        "variables.TOKEN": "expected",
+        "variables.VALUE": "expected",
+    }
+    assert report["score"] == 50.0, "4 of 8 rows are the same everywhere"
+    assert "canary" not in result.output
+    gate = run("parity", "--min-score", "60", "--spec", str(_pair(tmp_path / "again")))
+    assert gate.exit_code == 1 and "below 60.0%" in gate.output
+
+
+def test_strict_variable_difference_is_undeclared(tmp_path: Path) -> None:
+    root = _pair(tmp_path)
+    overlay = root / "environments" / "production.yaml"
+    text = overlay.read_text().replace("variables:\n", "variables:\n  MODE: safe\n", 1)
+    overlay.write_text(text)
+    result = run("diff", "dev", "prod", "--format", "json", "--spec", str(root))
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    _schema("diff.schema.json").validate(report)
+    strict = next(d for d in report["differences"] if d["path"] == "variables.MODE")
+    assert strict == {
+        "path": "variables.MODE",
+        "left": "'fast'",
+        "right": "'safe'",
+        "status": "undeclared",
+        "reason": "",
+    }
+    token = next(d for d in report["differences"] if d["path"] == "variables.TOKEN.source")
+    assert token["left"] == "literal" and token["right"] == "vault reference"
+    for output_format in ("text", "markdown", "json"):
+        shown = run("diff", "dev", "prod", "--format", output_format, "--spec", str(root)).output
+        assert "canary" not in shown
+    assert "variables.MODE: 'development' has 'fast'" in run("validate", "--spec", str(root)).output
+
+
+def test_explain_masks_secrets_and_names_files(tmp_path: Path) -> None:
+    root = _pair(tmp_path)
+    result = run("explain", "TOKEN", "--format", "json", "--spec", str(root))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["environments"]["development"]["value"] == "<literal secret>"
+    assert report["environments"]["production"]["value"] == "vault://app/prod#token"
+    assert report["environments"]["production"]["origin"].endswith(
+        "environments/production.yaml:4:5"
+    )
+    assert report["services"] == ["db", "web"]
+    assert "production/kubernetes/secret.yaml" in report["files"]
+    assert "development/.env.development" in report["files"]
+    assert "canary" not in result.output
+    text = run("explain", "TOKEN", "--spec", str(root)).output
+    assert "canary" not in text and "received by: db, web" in text
+    unknown = run("explain", "TOKN", "--spec", str(root))
+    assert unknown.exit_code == 1
+    assert "unknown variable 'TOKN' (did you mean 'TOKEN'?)" in unknown.output
