@@ -158,7 +158,11 @@ class Autoscale(Model):
 
 
 def _replicas(value: Any) -> Any:
-    return Autoscale.model_validate(value) if isinstance(value, dict) else value
+    if isinstance(value, dict):
+        return Autoscale.model_validate(value)
+    if isinstance(value, str) and not value.isdigit():
+        raise ValueError("expected a number of replicas or {min, max, target_cpu}")
+    return value
 
 
 Replicas = Annotated[Annotated[int, Field(ge=0)] | Autoscale, BeforeValidator(_replicas)]

@@ -1,0 +1,109 @@
+"""Hostile input and broken templates end in exit 1 with a positioned message, never a traceback."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from envspec import api, loader
+from tests.helpers import minimal, run, write_spec
+
+BOMB = Path(__file__).parent / "cases" / "invalid" / "alias-bomb.yaml"
+
+
+def test_alias_bomb_is_refused_fast(tmp_path: Path) -> None:
+    root = tmp_path / "spec"
+    root.mkdir()
+    (root / "envspec.yaml").write_text(BOMB.read_text())
+    started = time.perf_counter()
+    result = run("validate", "--spec", str(root))
+    assert time.perf_counter() - started < 0.5
+    assert result.exit_code == 1 and "alias bomb" in result.output
+
+
+def test_oversized_file_is_refused(tmp_path: Path) -> None:
+    root = write_spec(tmp_path / "spec", minimal())
+    with (root / "envspec.yaml").open("a") as handle:
+        handle.write("# " + "x" * loader.MAX_FILE_BYTES + "\n")
+    result = run("validate", "--spec", str(root))
+    assert result.exit_code == 1
+    assert f"the limit is {loader.MAX_FILE_BYTES}" in result.output
+
+
+def test_undefined_name_in_user_template(tmp_path: Path) -> None:
+    root = write_spec(tmp_path / "spec", minimal())
+    (root / "templates" / "dotenv").mkdir(parents=True)
+    (root / "templates" / "dotenv" / "env.j2").write_text(
+        "# custom\n{% for variable in variables %}\n{{ variable.name }}={{ nonsense }}\n{% endfor %}\n"
+    )
+    result = run("render", "--all", "--spec", str(root))
+    assert result.exit_code == 1
+    assert (
+        "templates/dotenv/env.j2:3:1: template: undefined: 'nonsense' is undefined" in result.output
+    )
+    assert not (root / "build").exists()
+
+
+def test_user_template_overrides_builtin(tmp_path: Path) -> None:
+    root = write_spec(tmp_path / "spec", minimal())
+    (root / "templates" / "dotenv").mkdir(parents=True)
+    (root / "templates" / "dotenv" / "env.j2").write_text(
+        "# ours\n{% for variable in variables %}\n{{ variable.name }}={{ variable.value | dotenv }}\n"
+        "{% endfor %}\n"
+    )
+    assert run("render", "--all", "--spec", str(root)).exit_code == 0
+    text = (root / "build" / "development" / ".env.development").read_text()
+    assert text == "# ours\nGREETING='hello'\n"
+
+
+def test_misspelt_template_override(tmp_path: Path) -> None:
+    root = write_spec(tmp_path / "spec", minimal())
+    (root / "templates" / "kubernetes").mkdir(parents=True)
+    (root / "templates" / "kubernetes" / "deployment.yml.j2").write_text("x")
+    result = run("render", "--all", "--spec", str(root))
+    assert result.exit_code == 1
+    assert "no built-in template is named 'kubernetes/deployment.yml.j2'" in result.output
+    assert "did you mean 'kubernetes/deployment.yaml.j2'?" in result.output
+
+
+def test_template_syntax_error(tmp_path: Path) -> None:
+    root = write_spec(tmp_path / "spec", minimal())
+    (root / "templates" / "kubernetes").mkdir(parents=True)
+    (root / "templates" / "kubernetes" / "namespace.yaml.j2").write_text("a: 1\n{% if %}\n")
+    result = run("render", "--all", "--spec", str(root))
+    assert result.exit_code == 1
+    assert "templates/kubernetes/namespace.yaml.j2:2:1: template:" in result.output
+
+
+def test_internal_error_is_short(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = write_spec(tmp_path / "spec", minimal())
+
+    def broken(spec: Path | None = None) -> api.Project:
+        raise RuntimeError("canary-internal-detail")
+
+    monkeypatch.setattr(api, "load", broken)
+    result = run("validate", "--spec", str(root))
+    assert result.exit_code == 1
+    assert result.output == (
+        "envspec: internal error (RuntimeError); rerun with --debug to see the traceback\n"
+    )
+
+
+def test_all_problems_in_one_run_sorted(tmp_path: Path) -> None:
+    spec = minimal()
+    spec["services"]["web"]["depends_on"] = ["nope"]
+    spec["services"]["web"]["replicas"] = "many"
+    spec["environments"]["development"]["targets"] = ["dotenv", "helm"]
+    root = write_spec(tmp_path / "spec", spec)
+    result = run("validate", "--spec", str(root))
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("envspec:")]
+    assert len(lines) == 2
+    assert "services.web.replicas: expected a number of replicas or {min, max, target_cpu}" in (
+        result.stderr
+    )
+    positions = [tuple(int(part) for part in line.split(":")[1:3]) for line in lines]
+    assert positions == sorted(positions)
+    assert "2 problems found" in result.stderr
