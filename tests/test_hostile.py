@@ -36,7 +36,8 @@ def test_undefined_name_in_user_template(tmp_path: Path) -> None:
     root = write_spec(tmp_path / "spec", minimal())
     (root / "templates" / "dotenv").mkdir(parents=True)
     (root / "templates" / "dotenv" / "env.j2").write_text(
-        "# custom\n{% for variable in variables %}\n{{ variable.name }}={{ nonsense }}\n{% endfor %}\n"
+        "# custom\n{% for variable in variables %}\n"
+        "{{ variable.name }}={{ nonsense }}\n{% endfor %}\n"
     )
     result = run("render", "--all", "--spec", str(root))
     assert result.exit_code == 1
@@ -50,8 +51,8 @@ def test_user_template_overrides_builtin(tmp_path: Path) -> None:
     root = write_spec(tmp_path / "spec", minimal())
     (root / "templates" / "dotenv").mkdir(parents=True)
     (root / "templates" / "dotenv" / "env.j2").write_text(
-        "# ours\n{% for variable in variables %}\n{{ variable.name }}={{ variable.value | dotenv }}\n"
-        "{% endfor %}\n"
+        "# ours\n{% for variable in variables %}\n"
+        "{{ variable.name }}={{ variable.value | dotenv }}\n{% endfor %}\n"
     )
     assert run("render", "--all", "--spec", str(root)).exit_code == 0
     text = (root / "build" / "development" / ".env.development").read_text()
