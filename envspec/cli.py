@@ -347,6 +347,131 @@ def explain(context: click.Context, name: str, spec: Path | None, output_format:
         click.echo(report.render_explanation(explanation, output_format), nl=False)
 
 
+@cli.group()
+def var() -> None:
+    """Add, change or remove a variable in the spec, in place (comments and layout kept)."""
+
+
+def _assignments(values: tuple[str, ...]) -> dict[str, str]:
+    pairs = {}
+    for item in values:
+        environment, separator, value = item.partition("=")
+        if not separator or not environment:
+            raise click.BadParameter(f"expected ENV=VALUE, got '{item}'", param_hint="--set")
+        pairs[environment] = value
+    return pairs
+
+
+def _after_edit(
+    context: click.Context, spec: Path | None, changed: list[Path], render: bool
+) -> None:
+    from envspec import api
+    from envspec.loader import display_path
+
+    for path in changed:
+        click.echo(f"edited {display_path(path)}")
+    if render:
+        project = api.load(_spec(context, spec))
+        result = api.render(project, api.RenderOptions(all=True))
+        _report_render(result)
+
+
+@var.command("add")
+@click.argument("name")
+@spec_option
+@click.option(
+    "--type", "type_", type=click.Choice(["str", "int", "float", "bool", "url", "enum", "list"])
+)
+@click.option("--default", help="Default value in every environment.")
+@click.option(
+    "--secret", is_flag=True, help="A secret: values outside local environments are references."
+)
+@click.option("--description", help="What the variable is for.")
+@click.option(
+    "--set",
+    "values",
+    multiple=True,
+    metavar="ENV=VALUE",
+    help="Value in one environment; repeatable.",
+)
+@click.option(
+    "--service",
+    "services",
+    multiple=True,
+    help="Service that receives it (when it lists its variables).",
+)
+@click.option("--render", "render_", is_flag=True, help="Render every environment afterwards.")
+@click.pass_context
+def var_add(
+    context: click.Context,
+    name: str,
+    spec: Path | None,
+    type_: str | None,
+    default: str | None,
+    secret: bool,
+    description: str | None,
+    values: tuple[str, ...],
+    services: tuple[str, ...],
+    render_: bool,
+) -> None:
+    """Add variable NAME to envspec.yaml and set it in overlays.
+
+    \b
+    Example:
+      envspec var add STRIPE_WEBHOOK_SECRET --secret --service backend \\
+        --set dev=whsec_dev --set prod=vault://shop/prod/stripe#webhook --render
+    """
+    with _boundary():
+        from envspec import api, edit
+
+        change = edit.VariableChange(
+            name, type_, default, secret, description, _assignments(values), services
+        )
+        changed = edit.add_variable(api.spec_root(_spec(context, spec)), change)
+        _after_edit(context, spec, changed, render_)
+
+
+@var.command("set")
+@click.argument("name")
+@click.argument("values", nargs=-1, required=True, metavar="ENV=VALUE...")
+@spec_option
+@click.option("--render", "render_", is_flag=True, help="Render every environment afterwards.")
+@click.pass_context
+def var_set(
+    context: click.Context, name: str, values: tuple[str, ...], spec: Path | None, render_: bool
+) -> None:
+    """Set variable NAME in one or more environments' overlays.
+
+    \b
+    Example:
+      envspec var set LOG_LEVEL prod=WARNING staging=INFO
+    """
+    with _boundary():
+        from envspec import api, edit
+
+        changed = edit.set_variable(api.spec_root(_spec(context, spec)), name, _assignments(values))
+        _after_edit(context, spec, changed, render_)
+
+
+@var.command("rm")
+@click.argument("name")
+@spec_option
+@click.option("--render", "render_", is_flag=True, help="Render every environment afterwards.")
+@click.pass_context
+def var_rm(context: click.Context, name: str, spec: Path | None, render_: bool) -> None:
+    """Remove variable NAME from the base, every overlay and every service's list.
+
+    \b
+    Example:
+      envspec var rm LEGACY_FLAG --render
+    """
+    with _boundary():
+        from envspec import api, edit
+
+        changed = edit.remove_variable(api.spec_root(_spec(context, spec)), name)
+        _after_edit(context, spec, changed, render_)
+
+
 @cli.command()
 def schema() -> None:
     """Print the spec's JSON Schema (for editors; also under schema/)."""

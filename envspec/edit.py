@@ -1,0 +1,329 @@
+"""Edit the spec in place: add, remove or set a variable, keeping every other line byte for byte.
+
+ruamel.yaml's round-trip parser locates the nodes (line and column of each key, item and value);
+the edits themselves are made on the text, line by line, so comments, key order, quoting and the
+layout of everything else stay exactly as the user wrote them. The edited spec is loaded and
+validated before anything is written; files are then replaced atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from envspec import api
+from envspec.api import select_environment
+from envspec.errors import EnvspecError, RenderError, SpecError, did_you_mean
+from envspec.loader import BASE_FILE, OVERLAY_DIR, TEMPLATE_DIR, display_path
+from envspec.models import VARIABLE_NAME
+from envspec.render.filters import yaml_scalar
+from envspec.secrets import BACKENDS
+
+_REFERENCE = re.compile(rf"^({'|'.join(re.escape(b) for b in BACKENDS)})://")
+
+
+@dataclass
+class VariableChange:
+    name: str
+    type: str | None = None
+    default: str | None = None
+    secret: bool = False
+    description: str | None = None
+    values: dict[str, str] = field(default_factory=dict)
+    services: tuple[str, ...] = ()
+
+
+def _parser() -> YAML:
+    parser = YAML(typ="rt")
+    parser.preserve_quotes = True
+    return parser
+
+
+class _Text:
+    """One spec file as lines, with its round-trip tree for locating nodes."""
+
+    def __init__(self, path: Path, default: str = "") -> None:
+        self.path = path
+        self.original = path.read_text(encoding="utf-8") if path.is_file() else default
+        self.lines = self.original.splitlines(keepends=True)
+        loaded = _parser().load(self.original) if self.original.strip() else None
+        self.tree: CommentedMap = loaded if isinstance(loaded, CommentedMap) else CommentedMap()
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def reload(self) -> None:
+        loaded = _parser().load(self.text) if self.text.strip() else None
+        self.tree = loaded if isinstance(loaded, CommentedMap) else CommentedMap()
+
+    def block_end(self, mapping: CommentedMap, key: str) -> int:
+        """Index of the first line after the entry ``key`` of a block mapping."""
+        keys = list(mapping)
+        position = keys.index(key)
+        if position + 1 < len(keys):
+            return int(mapping.lc.key(keys[position + 1])[0])
+        start = int(mapping.lc.key(key)[0])
+        column = int(mapping.lc.key(key)[1])
+        end = start + 1
+        while end < len(self.lines):
+            line = self.lines[end]
+            stripped = line.strip()
+            indent = len(line) - len(line.lstrip(" "))
+            if stripped and indent <= column and not stripped.startswith("#"):
+                break
+            if stripped.startswith("#") and indent <= column:
+                break
+            end += 1
+        while end > start + 1 and not self.lines[end - 1].strip():
+            end -= 1
+        return end
+
+    def add_entry(
+        self, mapping_key: str, name: str, value: str, parent: CommentedMap | None = None
+    ) -> None:
+        """Add ``name: value`` at the end of the block mapping ``parent[mapping_key]``."""
+        parent = self.tree if parent is None else parent
+        mapping = parent.get(mapping_key)
+        if mapping is None or (isinstance(mapping, CommentedMap) and not mapping):
+            if mapping_key in parent:
+                line = int(parent.lc.key(mapping_key)[0])
+                indent = " " * int(parent.lc.key(mapping_key)[1])
+                self.lines[line] = f"{indent}{mapping_key}:\n{indent}  {name}: {value}\n"
+            else:
+                if self.lines and not self.lines[-1].endswith("\n"):
+                    self.lines[-1] += "\n"
+                self.lines.append(f"{mapping_key}:\n  {name}: {value}\n")
+            return
+        if not isinstance(mapping, CommentedMap) or mapping.fa.flow_style():
+            raise EnvspecError(
+                f"{self.path}: '{mapping_key}' is not a block mapping; edit it by hand"
+            )
+        last = list(mapping)[-1]
+        indent = " " * int(mapping.lc.key(last)[1])
+        end = self.block_end(mapping, last)
+        self.lines.insert(end, f"{indent}{name}: {value}\n")
+
+    def remove_entry(self, mapping: CommentedMap, key: str) -> None:
+        if mapping.fa.flow_style():
+            raise EnvspecError(f"{self.path}: a flow mapping holds '{key}'; edit it by hand")
+        del self.lines[int(mapping.lc.key(key)[0]) : self.block_end(mapping, key)]
+
+    def set_scalar(self, mapping: CommentedMap, key: str, value: str) -> None:
+        """Replace the value of ``key`` (a one-line value) keeping any trailing comment."""
+        line, column = (int(n) for n in mapping.lc.value(key))
+        key_line = int(mapping.lc.key(key)[0])
+        end = self.block_end(mapping, key)
+        if line != key_line or end - key_line > 1:
+            indent = " " * int(mapping.lc.key(key)[1])
+            self.lines[key_line:end] = [f"{indent}{key}: {value}\n"]
+            return
+        text = self.lines[line]
+        comment = _trailing_comment(text[column:])
+        self.lines[line] = text[:column] + value + comment + "\n"
+
+    def append_item(self, sequence: CommentedSeq, item: str) -> None:
+        if not sequence:
+            raise EnvspecError(f"{self.path}: an empty list; edit it by hand")
+        line, column = (int(n) for n in sequence.lc.item(len(sequence) - 1))
+        if sequence.fa.flow_style():
+            text = self.lines[line]
+            end = column + _token_length(text[column:])
+            self.lines[line] = text[:end] + ", " + item + text[end:]
+        else:
+            indent = " " * (column - 2 if column >= 2 else 0)
+            self.lines.insert(line + 1, f"{indent}- {item}\n")
+
+    def remove_item(self, sequence: CommentedSeq, index: int) -> None:
+        line, column = (int(n) for n in sequence.lc.item(index))
+        text = self.lines[line]
+        if not sequence.fa.flow_style():
+            del self.lines[line]
+            return
+        length = _token_length(text[column:])
+        after = text[column + length :]
+        separator = re.match(r"\s*,\s?", after)
+        if separator:
+            self.lines[line] = text[:column] + after[separator.end() :]
+            return
+        before = text[:column]
+        comma = re.search(r",\s*$", before)
+        if comma:
+            self.lines[line] = before[: comma.start()] + after
+        else:
+            self.lines[line] = before + after
+
+
+def _token_length(text: str) -> int:
+    match = re.match(r'"(?:[^"\\]|\\.)*"|\'(?:[^\']|\'\')*\'|[^,\]\s#]+', text)
+    return match.end() if match else 0
+
+
+def _trailing_comment(rest: str) -> str:
+    match = re.search(r"\s+#.*$", rest.rstrip("\n"))
+    return match.group() if match else ""
+
+
+def _flow(values: Mapping[str, Any]) -> str:
+    return "{" + ", ".join(f"{key}: {_scalar(value)}" for key, value in values.items()) + "}"
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return yaml_scalar(str(value))
+
+
+class _Editor:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.base = _Text(root / BASE_FILE)
+        self.overlays: dict[str, _Text] = {}
+
+    def environment(self, name: str) -> str:
+        environments = self.base.tree.get("environments") or {}
+        return select_environment(name, list(environments))
+
+    def overlay(self, environment: str) -> _Text:
+        if environment not in self.overlays:
+            self.overlays[environment] = _Text(self.root / OVERLAY_DIR / f"{environment}.yaml")
+        return self.overlays[environment]
+
+    def variables(self) -> CommentedMap:
+        found = self.base.tree.get("variables")
+        return found if isinstance(found, CommentedMap) else CommentedMap()
+
+    def check_variable(self, name: str, exists: bool) -> None:
+        known = self.variables()
+        if exists and name not in known:
+            raise EnvspecError(f"unknown variable '{name}'{did_you_mean(name, known)}")
+        if not exists and name in known:
+            raise EnvspecError(f"variable '{name}' already exists; use `envspec var set`")
+        if not re.fullmatch(VARIABLE_NAME, name):
+            raise EnvspecError(
+                f"invalid name '{name}': a variable name must match [A-Z_][A-Z0-9_]*"
+            )
+
+    def set_value(self, name: str, environment: str, value: str, secret: bool) -> None:
+        text = self.overlay(environment)
+        shown = _flow({"secret": value}) if secret and _REFERENCE.match(value) else _scalar(value)
+        variables = text.tree.get("variables")
+        if isinstance(variables, CommentedMap) and name in variables:
+            text.set_scalar(variables, name, shown)
+        else:
+            text.add_entry("variables", name, shown)
+        text.reload()
+
+    def files(self) -> dict[Path, tuple[str, str]]:
+        texts = [self.base, *self.overlays.values()]
+        return {
+            text.path: (text.original, text.text) for text in texts if text.text != text.original
+        }
+
+    @contextmanager
+    def candidate(self) -> Iterator[Path]:
+        """A copy of the spec folder with the edits applied, for validation before writing."""
+        with tempfile.TemporaryDirectory(prefix="envspec-edit-") as folder:
+            copy = Path(folder) / "spec"
+            copy.mkdir()
+            shutil.copy2(self.root / BASE_FILE, copy / BASE_FILE)
+            for name in (OVERLAY_DIR, TEMPLATE_DIR):
+                if (self.root / name).is_dir():
+                    shutil.copytree(self.root / name, copy / name)
+            for path, (_, new) in self.files().items():
+                target = copy / path.relative_to(self.root)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(new, encoding="utf-8")
+            yield copy
+
+
+def add_variable(root: Path, change: VariableChange) -> list[Path]:
+    editor = _Editor(root)
+    editor.check_variable(change.name, exists=False)
+    entry: dict[str, Any] = {}
+    if change.type:
+        entry["type"] = change.type
+    if change.default is not None:
+        entry["default"] = change.default
+    if change.secret:
+        entry["secret"] = True
+    if change.description:
+        entry["description"] = change.description
+    editor.base.add_entry("variables", change.name, _flow(entry))
+    editor.base.reload()
+    services = editor.base.tree.get("services") or CommentedMap()
+    for service in change.services:
+        if service not in services:
+            raise EnvspecError(f"unknown service '{service}'{did_you_mean(service, services)}")
+        receives = (
+            services[service].get("variables") if isinstance(services[service], Mapping) else None
+        )
+        if isinstance(receives, CommentedSeq) and change.name not in receives:
+            editor.base.append_item(receives, change.name)
+            editor.base.reload()
+            services = editor.base.tree.get("services") or CommentedMap()
+    for environment, value in change.values.items():
+        editor.set_value(change.name, editor.environment(environment), value, change.secret)
+    return _commit(editor)
+
+
+def set_variable(root: Path, name: str, values: dict[str, str]) -> list[Path]:
+    editor = _Editor(root)
+    editor.check_variable(name, exists=True)
+    variable = editor.variables()[name]
+    secret = isinstance(variable, Mapping) and str(variable.get("secret", "")).lower() == "true"
+    for environment, value in values.items():
+        editor.set_value(name, editor.environment(environment), value, secret)
+    return _commit(editor)
+
+
+def remove_variable(root: Path, name: str) -> list[Path]:
+    editor = _Editor(root)
+    editor.check_variable(name, exists=True)
+    services = editor.base.tree.get("services") or CommentedMap()
+    for service in list(services):
+        receives = (
+            services[service].get("variables") if isinstance(services[service], Mapping) else None
+        )
+        if isinstance(receives, CommentedSeq) and name in receives:
+            editor.base.remove_item(receives, list(receives).index(name))
+            editor.base.reload()
+            services = editor.base.tree.get("services") or CommentedMap()
+    editor.base.remove_entry(editor.variables(), name)
+    editor.base.reload()
+    for environment in list(editor.base.tree.get("environments") or {}):
+        text = editor.overlay(environment)
+        variables = text.tree.get("variables")
+        if isinstance(variables, CommentedMap) and name in variables:
+            text.remove_entry(variables, name)
+            text.reload()
+    return _commit(editor)
+
+
+def _commit(editor: _Editor) -> list[Path]:
+    with editor.candidate() as copy:
+        try:
+            api.validate(api.load(copy))
+        except (SpecError, RenderError) as error:
+            shown = display_path(editor.root)
+            raise SpecError(
+                replace(problem, file=problem.file.replace(display_path(copy), shown, 1))
+                for problem in error.problems
+            ) from None
+    changed = editor.files()
+    for path, (_, new) in changed.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.envspec-{os.getpid()}")
+        temporary.write_text(new, encoding="utf-8")
+        temporary.replace(path)
+    return sorted(changed)

@@ -1,0 +1,134 @@
+"""`envspec var add|set|rm` edit the spec in place: only the intended lines change."""
+
+from __future__ import annotations
+
+import difflib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO, run
+from tests.readers import python_dotenv
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    root = tmp_path / "shop"
+    root.mkdir()
+    shutil.copy(REPO / "envspec.yaml", root / "envspec.yaml")
+    shutil.copytree(REPO / "environments", root / "environments")
+    return root
+
+
+def _changes(before: str, after: str) -> tuple[list[str], list[str]]:
+    removed, added = [], []
+    for line in difflib.ndiff(before.splitlines(), after.splitlines()):
+        if line.startswith("- "):
+            removed.append(line[2:])
+        elif line.startswith("+ "):
+            added.append(line[2:])
+    return removed, added
+
+
+def _texts(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*.yaml"))}
+
+
+def test_add_keeps_every_other_line(shop: Path) -> None:
+    before = _texts(shop)
+    result = run(
+        "var",
+        "add",
+        "STRIPE_WEBHOOK_SECRET",
+        "--secret",
+        "--description",
+        "Webhook # secret",
+        "--service",
+        "backend",
+        "--service",
+        "worker",
+        "--set",
+        "dev=whsec_dev-$1",
+        "--set",
+        "prod=vault://shop/production/stripe#webhook",
+        "--set",
+        "staging=vault://shop/staging/stripe#webhook",
+        "--render",
+        "--spec",
+        str(shop),
+    )
+    assert result.exit_code == 0, result.output
+    after = _texts(shop)
+    removed, added = _changes(before["envspec.yaml"], after["envspec.yaml"])
+    assert removed == ["       STRIPE_PUBLISHABLE_KEY, SENTRY_DSN]"]
+    assert added == [
+        "       STRIPE_PUBLISHABLE_KEY, SENTRY_DSN, STRIPE_WEBHOOK_SECRET]",
+        '  STRIPE_WEBHOOK_SECRET: {secret: true, description: "Webhook # secret"}',
+    ]
+    assert _changes(
+        before["environments/production.yaml"], after["environments/production.yaml"]
+    ) == ([], ['  STRIPE_WEBHOOK_SECRET: {secret: "vault://shop/production/stripe#webhook"}'])
+    assert "# Laptops: every backing service" in after["environments/development.yaml"]
+    env = python_dotenv(shop / "build" / "development" / ".env.development")
+    assert env["STRIPE_WEBHOOK_SECRET"] == "whsec_dev-$1"
+    assert "written" in result.output
+
+
+def test_set_replaces_one_value_and_keeps_comments(shop: Path) -> None:
+    overlay = shop / "environments" / "production.yaml"
+    overlay.write_text(
+        overlay.read_text().replace("LOG_LEVEL: WARNING", "LOG_LEVEL: WARNING  # noisy")
+    )
+    before = overlay.read_text()
+    result = run("var", "set", "LOG_LEVEL", "prod=ERROR", "--spec", str(shop))
+    assert result.exit_code == 0, result.output
+    assert _changes(before, overlay.read_text()) == (
+        ["  LOG_LEVEL: WARNING  # noisy"],
+        ["  LOG_LEVEL: ERROR  # noisy"],
+    )
+
+
+def test_rm_removes_everywhere(shop: Path) -> None:
+    result = run("var", "rm", "STRIPE_PUBLISHABLE_KEY", "--spec", str(shop))
+    assert result.exit_code == 0, result.output
+    for text in _texts(shop).values():
+        assert "STRIPE_PUBLISHABLE_KEY" not in text
+    assert run("validate", "--spec", str(shop)).exit_code == 0
+
+
+def test_invalid_edit_writes_nothing(shop: Path) -> None:
+    before = _texts(shop)
+    result = run(
+        "var",
+        "add",
+        "API_KEY",
+        "--secret",
+        "--set",
+        "prod=canary-literal-8a7b",
+        "--spec",
+        str(shop),
+    )
+    assert result.exit_code == 1
+    assert "environments/production.yaml" in result.output
+    assert "'API_KEY' is secret" in result.output
+    assert "canary" not in result.output and "envspec-edit-" not in result.output
+    assert _texts(shop) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["var", "rm", "LOG_LEVL"], "unknown variable 'LOG_LEVL' (did you mean 'LOG_LEVEL'?)"),
+        (["var", "add", "DEBUG"], "variable 'DEBUG' already exists"),
+        (["var", "add", "bad-name"], "invalid name 'bad-name'"),
+        (["var", "add", "NEW", "--service", "backnd"], "unknown service 'backnd'"),
+        (["var", "set", "DEBUG", "nowhere=1"], "unknown environment 'nowhere'"),
+    ],
+)
+def test_edit_errors(shop: Path, args: list[str], message: str) -> None:
+    before = _texts(shop)
+    result = run(*args, "--spec", str(shop))
+    assert result.exit_code == 1
+    assert message in result.output
+    assert _texts(shop) == before
