@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from envspec import parity
+from envspec import importer, parity
 from envspec.errors import (
     EnvspecError,
     Problem,
@@ -22,6 +22,7 @@ from envspec.render import ENVIRONMENT_RENDERERS, PROJECT_RENDERERS, TARGETS
 from envspec.render.base import Templates
 from envspec.render.filters import CannotCarry
 from envspec.resolve import ResolvedEnvironment, SourceMaps, resolve_all
+from envspec.schema import spec_schema
 from envspec.validate import validate_spec
 from envspec.writer import OutputFile, Plan, Scope, apply, plan
 
@@ -196,6 +197,40 @@ def explain(project: Project, name: str) -> Explanation:
         )
     )
     return Explanation(name, variables[name], tuple(values), services, files)
+
+
+def init(
+    folder: Path, project: str | None, compose: Path | None, env_files: Sequence[Path]
+) -> tuple[list[Path], list[Problem]]:
+    """Write a starter or imported spec into ``folder``; return the files and what to fix."""
+    if (folder / "envspec.yaml").exists():
+        raise EnvspecError(f"{folder / 'envspec.yaml'} already exists; nothing was written")
+    name = project or importer.project_name(folder)
+    files = (
+        importer.from_compose(compose, list(env_files), project, folder)
+        if compose
+        else importer.starter(name)
+    )
+    files[importer.SCHEMA_FILE] = spec_schema()
+    plan_ = plan(
+        folder,
+        [OutputFile(path, content, None, "init") for path, content in files.items()],
+        Scope(frozenset(), None),
+        force=False,
+    )
+    if plan_.conflicts:
+        raise EnvspecError("refusing to overwrite: " + "; ".join(plan_.conflicts))
+    for file in plan_.write:
+        target = folder / file.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.envspec-init")
+        temporary.write_text(file.content, encoding="utf-8")
+        temporary.replace(target)
+    try:
+        validate(load(folder))
+    except (SpecError, RenderError) as error:
+        return [folder / f.path for f in plan_.write], list(error.problems)
+    return [folder / f.path for f in plan_.write], []
 
 
 def parity_matrix(project: Project) -> parity.Matrix:

@@ -473,6 +473,57 @@ def var_rm(context: click.Context, name: str, spec: Path | None, render_: bool) 
 
 
 @cli.command()
+@click.option(
+    "--spec",
+    "folder",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=".",
+    help="Folder to create the spec in (default: here).",
+)
+@click.option("--project", help="Project name (default: the compose name or the folder's name).")
+@click.option(
+    "--from-compose",
+    "compose",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Import services and variables from this compose file.",
+)
+@click.option(
+    "--env-file",
+    "env_files",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help=".env file of an environment: the first is development, .env.NAME becomes NAME; "
+    "repeatable.",
+)
+def init(
+    folder: Path, project: str | None, compose: Path | None, env_files: tuple[Path, ...]
+) -> None:
+    """Create a spec: a starter, or one imported from a compose file and its .env files.
+
+    \b
+    Examples:
+      envspec init
+      envspec init --from-compose docker-compose.yml --env-file .env --env-file .env.production
+    """
+    if env_files and compose is None:
+        raise click.UsageError("--env-file needs --from-compose")
+    with _boundary():
+        from envspec import api
+        from envspec.loader import display_path
+
+        written, problems = api.init(folder, project, compose, env_files)
+        for path in written:
+            click.echo(f"wrote {display_path(path)}")
+        if problems:
+            _print_problems(tuple(problems), "text")
+            click.echo(
+                "envspec: the spec was written; fix the problems above before using it", err=True
+            )
+            sys.exit(1)
+        click.echo("envspec: next: envspec render --all")
+
+
+@cli.command()
 def schema() -> None:
     """Print the spec's JSON Schema (for editors; also under schema/)."""
     from envspec.schema import spec_schema

@@ -178,7 +178,7 @@ def _volume(value: Any) -> Any:
 
 
 VolumeField = Annotated[Volume, BeforeValidator(_volume)]
-VolumeName = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
+VolumeName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")]
 
 
 class ResourceAmounts(Model):

@@ -23,7 +23,7 @@ _KEY_RULES = {
     "services": "a service name must be DNS-1123: lowercase letters, digits and '-', at most 63",
     "environments": "an environment name must be DNS-1123: lowercase letters, digits and '-'",
     "variables": "a variable name must match [A-Z_][A-Z0-9_]*",
-    "volumes": "a volume name must be DNS-1123: lowercase letters, digits and '-'",
+    "volumes": "a volume name is letters, digits, '_', '.' and '-', at most 63",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,15 @@ STORE_BACKENDS = frozenset({"vault", "aws-sm", "gcp-sm", "azure-kv"})
 class KeyRef:
     secret: str
     key: str
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A named volume of a service: its pod volume name, mount path and claim."""
+
+    name: str
+    path: str
+    claim: str
 
 
 @dataclass(frozen=True)
@@ -158,14 +168,18 @@ class _Builder:
                 labels=labels,
                 data=data,
             )
-        claims = {volume: f"{service.name}-{volume}" for volume in service.spec.volumes or {}}
-        for volume, claim in claims.items():
-            documents[f"{service.name}-pvc-{volume}.yaml"] = self._yaml(
+        volumes = service.spec.volumes or {}
+        claims = [
+            Mount(_dns(name), volume.path, f"{service.name}-{_dns(name)}")
+            for name, volume in volumes.items()
+        ]
+        for mount, volume in zip(claims, volumes.values(), strict=True):
+            documents[f"{service.name}-pvc-{mount.name}.yaml"] = self._yaml(
                 "kubernetes/pvc.yaml.j2",
-                name=claim,
+                name=mount.claim,
                 namespace=self.namespace,
                 labels=labels,
-                volume=(service.spec.volumes or {})[volume],
+                volume=volume,
             )
         autoscale = service.spec.replicas if isinstance(service.spec.replicas, Autoscale) else None
         deployment = self._yaml(
@@ -224,6 +238,11 @@ class _Builder:
         ):
             labels["app.kubernetes.io/version"] = version
         return labels
+
+
+def _dns(name: str) -> str:
+    """A volume name as a DNS-1123 label (Kubernetes volume and claim names)."""
+    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
 
 
 def _resources(service: ResolvedService) -> dict[str, dict[str, str]]:
