@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from click.shell_completion import CompletionItem
 
 from envspec import __version__
 
@@ -55,6 +56,34 @@ class _Context:
             self._defaults = _pyproject_defaults()
         value = self._defaults.get(key)
         return Path(value) if value else None
+
+
+def _names(context: click.Context, section: str, incomplete: str) -> list[CompletionItem]:
+    """Names under ``section`` of the spec, for shell completion; nothing when it cannot load."""
+    from envspec.errors import EnvspecError
+    from envspec.loader import BASE_FILE, find_spec_root, load_yaml_text
+
+    spec = context.params.get("spec") or context.ensure_object(_Context).default("spec")
+    root = spec if spec is not None else find_spec_root(Path.cwd())
+    try:
+        assert root is not None
+        data = load_yaml_text((Path(root) / BASE_FILE).read_text(encoding="utf-8"), BASE_FILE).data
+    except (AssertionError, OSError, EnvspecError):
+        return []
+    names = data.get(section) if isinstance(data.get(section), dict) else {}
+    return [CompletionItem(name) for name in names or {} if name.startswith(incomplete)]
+
+
+def _complete_environment(
+    context: click.Context, parameter: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    return _names(context, "environments", incomplete)
+
+
+def _complete_variable(
+    context: click.Context, parameter: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    return _names(context, "variables", incomplete)
 
 
 spec_option = click.option(
@@ -175,6 +204,7 @@ def validate(context: click.Context, spec: Path | None, output_format: str) -> N
     "-e",
     "environments",
     multiple=True,
+    shell_complete=_complete_environment,
     help="Environment to render (name or unique prefix); repeatable.",
 )
 @click.option("--all", "all_", is_flag=True, help="Render every environment.")
@@ -261,8 +291,8 @@ def _report_render(result: Any) -> None:
 
 
 @cli.command("diff")
-@click.argument("left")
-@click.argument("right")
+@click.argument("left", shell_complete=_complete_environment)
+@click.argument("right", shell_complete=_complete_environment)
 @spec_option
 @click.option(
     "--format",
@@ -329,7 +359,7 @@ def parity_command(
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", shell_complete=_complete_variable)
 @spec_option
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
 @click.pass_context
@@ -432,7 +462,7 @@ def var_add(
 
 
 @var.command("set")
-@click.argument("name")
+@click.argument("name", shell_complete=_complete_variable)
 @click.argument("values", nargs=-1, required=True, metavar="ENV=VALUE...")
 @spec_option
 @click.option("--render", "render_", is_flag=True, help="Render every environment afterwards.")
@@ -454,7 +484,7 @@ def var_set(
 
 
 @var.command("rm")
-@click.argument("name")
+@click.argument("name", shell_complete=_complete_variable)
 @spec_option
 @click.option("--render", "render_", is_flag=True, help="Render every environment afterwards.")
 @click.pass_context

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +60,39 @@ def test_spec_found_in_parent_folder(tmp_path: Path, monkeypatch: pytest.MonkeyP
     result = run("validate")
     assert result.exit_code == 0
     assert "spec is valid (2 environments: development, production)" in result.output
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("envspec render --env pr", ["production"]),
+        ("envspec diff development s", ["staging"]),
+        ("envspec explain STRIPE_S", ["STRIPE_SECRET_KEY"]),
+        ("envspec var", ["var"]),
+    ],
+)
+def test_bash_completion(line: str, expected: list[str]) -> None:
+    """The script click generates, sourced by bash, completes commands, environments, variables."""
+    binary = shutil.which("envspec", path=str(Path(sys.executable).parent)) or shutil.which(
+        "envspec"
+    )
+    assert binary, "envspec is installed"
+    environment = {
+        **os.environ,
+        "PATH": f"{Path(binary).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    words = line.split(" ")
+    script = (
+        'eval "$(_ENVSPEC_COMPLETE=bash_source envspec)"\n'
+        f"COMP_WORDS=({line})\nCOMP_CWORD={len(words) - 1}\n"
+        "_envspec_completion envspec\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n"
+    )
+    result = subprocess.run(
+        ["bash", "-c", script],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.split() == expected
