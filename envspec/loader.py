@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from envspec.errors import Problem, SpecError
-from envspec.location import PathKey, Position, SourceMap, SpecPath, dotted
+from envspec.location import Position, SourceMap, SpecPath, dotted
 
 try:
     from yaml import CSafeLoader as _Loader
@@ -142,8 +142,27 @@ def _parse(text: str, file: str, problems: list[Problem]) -> Document | None:
     if not text.strip():
         problems.append(Problem(file, 1, 1, "", "file is empty; expected a mapping"))
         return None
+    source = SourceMap(file)
     try:
-        nodes = list(_compose_all(text))
+        documents = _FastBuilder().documents(text)
+    except (_AbortError, yaml.YAMLError):
+        return _parse_recording(text, file, problems)
+
+    def read_positions(source: SourceMap) -> None:
+        _Builder(file, source, [], record=True).documents(text)
+
+    source.reader = read_positions
+    return _document(documents, file, source, problems)
+
+
+def _parse_recording(text: str, file: str, problems: list[Problem]) -> Document | None:
+    """The slow path, recording every position: used when something is wrong."""
+    source = SourceMap(file)
+    builder = _Builder(file, source, problems, record=True)
+    try:
+        documents = builder.documents(text)
+    except _AbortError:
+        return None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -153,35 +172,26 @@ def _parse(text: str, file: str, problems: list[Problem]) -> Document | None:
     except yaml.YAMLError as error:
         problems.append(Problem(file, 1, 1, "", f"invalid YAML: {error}"))
         return None
-    documents = [node for node in nodes if node is not None]
+    if builder.failed:
+        return None
+    return _document(documents, file, source, problems)
+
+
+def _document(
+    documents: list[tuple[Any, tuple[int, int]]],
+    file: str,
+    source: SourceMap,
+    problems: list[Problem],
+) -> Document | None:
     if len(documents) != 1:
         what = "no document" if not documents else f"{len(documents)} documents"
         problems.append(Problem(file, 1, 1, "", f"expected one YAML document, found {what}"))
         return None
-    root = documents[0]
-    source = SourceMap(file)
-    converter = _Converter(file, source, problems)
-    data = converter.convert(root, ())
+    data, (line, column) = documents[0]
     if not isinstance(data, dict):
-        mark = root.start_mark
-        problems.append(
-            Problem(
-                file, mark.line + 1, mark.column + 1, "", f"expected a mapping, found {_kind(data)}"
-            )
-        )
-        return None
-    if converter.failed:
+        problems.append(Problem(file, line, column, "", f"expected a mapping, found {_kind(data)}"))
         return None
     return Document(data, source)
-
-
-def _compose_all(text: str) -> Iterator[yaml.Node | None]:
-    loader = _Loader(text)
-    try:
-        while loader.check_node():
-            yield loader.get_node()
-    finally:
-        loader.dispose()
 
 
 def _kind(value: object) -> str:
@@ -192,85 +202,206 @@ def _kind(value: object) -> str:
     return "a scalar"
 
 
-class _Converter:
-    """Turns composed nodes into dicts, lists, strings and None, recording positions."""
+class _Builder:
+    """Builds dicts, lists, strings and None straight from the C parser's events.
 
-    def __init__(self, file: str, source: SourceMap, problems: list[Problem]) -> None:
+    Working from events rather than composed nodes skips PyYAML's tag resolution, which we do not
+    use (scalars stay text) and which costs most of the time of ``yaml.compose``. An alias refers
+    to the value built for its anchor; the size of everything reached through aliases is counted,
+    so an alias bomb is refused before any stage expands it.
+    """
+
+    def __init__(
+        self, file: str, source: SourceMap, problems: list[Problem], *, record: bool
+    ) -> None:
         self.file = file
         self.source = source
+        self.record = record
         self.problems = problems
         self.failed = False
-        self.seen: set[int] = set()
-        self.active: set[int] = set()
-        self.built = 0
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.expanded = 0
 
-    def _fail(self, node: yaml.Node, path: SpecPath, message: str) -> None:
-        mark = node.start_mark
+    def _fail(self, mark: Any, path: SpecPath, message: str) -> None:
+        assert mark is not None
         self.problems.append(
             Problem(self.file, mark.line + 1, mark.column + 1, dotted(path), message)
         )
         self.failed = True
 
-    def convert(self, node: yaml.Node, path: SpecPath) -> Any:
-        self.built += 1
-        self.seen.add(id(node))
-        if self.built - len(self.seen) > MAX_ALIAS_EXPANSION:
-            self._fail(node, path, "aliases expand beyond the limit (an alias bomb?)")
-            return None
-        if len(path) > MAX_DEPTH:
-            self._fail(node, path, f"nested deeper than {MAX_DEPTH} levels")
-            return None
-        if id(node) in self.active:
-            self._fail(node, path, "alias refers to itself")
-            return None
-        mark = node.start_mark
-        self.source.values.setdefault(path, Position(self.file, mark.line + 1, mark.column + 1))
-        if isinstance(node, yaml.ScalarNode):
-            if not node.style and node.value in _NULLS:
-                return None
-            return node.value
-        self.active.add(id(node))
+    def documents(self, text: str) -> list[tuple[Any, tuple[int, int]]]:
+        parser = _Loader(text)
         try:
-            if isinstance(node, yaml.SequenceNode):
-                return [self.convert(item, (*path, index)) for index, item in enumerate(node.value)]
-            assert isinstance(node, yaml.MappingNode)
-            return self._mapping(node, path)
+            self.events = iter(_events(parser))
+            found = []
+            for event in self.events:
+                if isinstance(event, yaml.DocumentStartEvent):
+                    start = next(self.events)
+                    value, _ = self._value(start, ())
+                    next(self.events)  # DocumentEndEvent
+                    if value is not None or not isinstance(start, yaml.ScalarEvent):
+                        mark = start.start_mark
+                        found.append((value, (mark.line + 1, mark.column + 1)))
+            return found
         finally:
-            self.active.discard(id(node))
+            parser.dispose()
 
-    def _mapping(self, node: yaml.MappingNode, path: SpecPath) -> dict[str, Any] | None:
+    def _value(self, event: Any, path: SpecPath) -> tuple[Any, int]:
+        """The value starting with ``event`` and its size in nodes."""
+        if len(path) > MAX_DEPTH:
+            self._fail(event.start_mark, path, f"nested deeper than {MAX_DEPTH} levels")
+            raise _AbortError
+        mark = event.start_mark
+        if self.record:
+            self.source._values.setdefault(
+                path, Position(self.file, mark.line + 1, mark.column + 1)
+            )
+        if isinstance(event, yaml.AliasEvent):
+            found = self.anchors.get(str(event.anchor))
+            if found is None:
+                self._fail(mark, path, f"unknown alias '{event.anchor}'")
+                raise _AbortError
+            self.expanded += found[1]
+            if self.expanded > MAX_ALIAS_EXPANSION:
+                self._fail(mark, path, "aliases expand beyond the limit (an alias bomb?)")
+                raise _AbortError
+            return found
+        value: Any
+        if isinstance(event, yaml.ScalarEvent):
+            value = None if not event.style and event.value in _NULLS else event.value
+            size = 1
+        elif isinstance(event, yaml.SequenceStartEvent):
+            value, size = self._sequence(path)
+        else:
+            value, size = self._mapping(path)
+        if event.anchor:
+            self.anchors[event.anchor] = (value, size)
+        return value, size
+
+    def _sequence(self, path: SpecPath) -> tuple[list[Any], int]:
+        items: list[Any] = []
+        size = 1
+        for event in self.events:
+            if isinstance(event, yaml.SequenceEndEvent):
+                return items, size
+            value, count = self._value(event, (*path, len(items)))
+            items.append(value)
+            size += count
+        raise _AbortError
+
+    def _mapping(self, path: SpecPath) -> tuple[dict[str, Any], int]:
         result: dict[str, Any] = {}
         merged: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG:
-                merged.update(self._merge_sources(value_node, path))
+        size = 1
+        for event in self.events:
+            if isinstance(event, yaml.MappingEndEvent):
+                for key, value in merged.items():
+                    result.setdefault(key, value)
+                return result, size
+            value_event = next(self.events)
+            if isinstance(event, yaml.ScalarEvent) and not event.style and event.value == "<<":
+                sources, count = self._value(value_event, path)
+                size += count
+                for source in reversed(sources if isinstance(sources, list) else [sources]):
+                    if not isinstance(source, dict):
+                        self._fail(value_event.start_mark, path, "'<<' merges mappings only")
+                        continue
+                    merged.update(source)
                 continue
-            if not isinstance(key_node, yaml.ScalarNode):
-                self._fail(key_node, path, "mapping keys must be plain strings")
+            if not isinstance(event, yaml.ScalarEvent):
+                self._fail(event.start_mark, path, "mapping keys must be plain strings")
+                self._value(event, path)
+                self._value(value_event, path)
                 continue
-            key: PathKey = key_node.value
-            assert isinstance(key, str)
+            key = event.value
             child = (*path, key)
+            mark = event.start_mark
+            assert mark is not None
             if key in result:
-                first = self.source.keys[child]
-                self._fail(
-                    key_node, child, f"duplicate key '{key}' (first defined at line {first.line})"
-                )
+                first = self.source._keys[child].line if self.record else 0
+                self._fail(mark, child, f"duplicate key '{key}' (first defined at line {first})")
+                self._value(value_event, child)
                 continue
-            mark = key_node.start_mark
-            self.source.keys[child] = Position(self.file, mark.line + 1, mark.column + 1)
-            result[key] = self.convert(value_node, child)
-        for key, value in merged.items():
-            result.setdefault(key, value)
-        return result
+            if self.record:
+                self.source._keys[child] = Position(self.file, mark.line + 1, mark.column + 1)
+            value, count = self._value(value_event, child)
+            result[key] = value
+            size += count
+        raise _AbortError
 
-    def _merge_sources(self, node: yaml.Node, path: SpecPath) -> dict[str, Any]:
-        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        merged: dict[str, Any] = {}
-        for source in reversed(sources):
-            value = self.convert(source, path)
-            if not isinstance(value, dict):
-                self._fail(source, path, "'<<' merges mappings only")
-                continue
-            merged.update(value)
-        return merged
+
+class _AbortError(Exception):
+    """Stops building after a problem that makes the rest meaningless (reported already)."""
+
+
+class _FastBuilder:
+    """The same data as :class:`_Builder` without recording anything: the path taken when the
+    file is fine. Any problem sends the file down the recording path, which reports it."""
+
+    def __init__(self) -> None:
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.expanded = 0
+
+    def documents(self, text: str) -> list[tuple[Any, tuple[int, int]]]:
+        parser = _Loader(text)
+        try:
+            events = _events(parser)
+            found = []
+            for event in events:
+                if type(event) is yaml.DocumentStartEvent:
+                    start = next(events)
+                    value, _ = self.value(start, events, 0)
+                    next(events)
+                    if value is not None or type(start) is not yaml.ScalarEvent:
+                        mark = start.start_mark
+                        found.append((value, (mark.line + 1, mark.column + 1)))
+            return found
+        finally:
+            parser.dispose()
+
+    def value(self, event: Any, events: Iterator[Any], depth: int) -> tuple[Any, int]:
+        kind = type(event)
+        if kind is yaml.ScalarEvent:
+            value: Any = None if not event.style and event.value in _NULLS else event.value
+            size = 1
+        elif kind is yaml.MappingStartEvent:
+            if depth >= MAX_DEPTH:
+                raise _AbortError
+            value, size = {}, 1
+            for key in events:
+                if type(key) is yaml.MappingEndEvent:
+                    break
+                if (
+                    type(key) is not yaml.ScalarEvent
+                    or key.value in value
+                    or (key.value == "<<" and not key.style)
+                ):
+                    raise _AbortError
+                value[key.value], count = self.value(next(events), events, depth + 1)
+                size += count
+        elif kind is yaml.SequenceStartEvent:
+            if depth >= MAX_DEPTH:
+                raise _AbortError
+            value, size = [], 1
+            for item in events:
+                if type(item) is yaml.SequenceEndEvent:
+                    break
+                element, count = self.value(item, events, depth + 1)
+                value.append(element)
+                size += count
+        else:
+            found = self.anchors.get(event.anchor)
+            if found is None:
+                raise _AbortError
+            self.expanded += found[1]
+            if self.expanded > MAX_ALIAS_EXPANSION:
+                raise _AbortError
+            return found
+        if event.anchor:
+            self.anchors[event.anchor] = (value, size)
+        return value, size
+
+
+def _events(parser: Any) -> Iterator[Any]:
+    while parser.check_event():
+        yield parser.get_event()

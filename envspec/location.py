@@ -7,6 +7,7 @@ closest recorded position of any path, so a problem always points at real text.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 PathKey = str | int
@@ -25,11 +26,31 @@ class Position:
 
 @dataclass
 class SourceMap:
-    """Positions of the values and keys of one spec file."""
+    """Positions of the values and keys of one spec file.
+
+    Recording positions costs more than reading the data, and they are needed only to report
+    something, so a map may be given a ``reader`` that fills it on first use.
+    """
 
     file: str
-    values: dict[SpecPath, Position] = field(default_factory=dict)
-    keys: dict[SpecPath, Position] = field(default_factory=dict)
+    _values: dict[SpecPath, Position] = field(default_factory=dict)
+    _keys: dict[SpecPath, Position] = field(default_factory=dict)
+    reader: Callable[[SourceMap], None] | None = None
+
+    @property
+    def values(self) -> dict[SpecPath, Position]:
+        self._read()
+        return self._values
+
+    @property
+    def keys(self) -> dict[SpecPath, Position]:
+        self._read()
+        return self._keys
+
+    def _read(self) -> None:
+        if self.reader is not None:
+            reader, self.reader = self.reader, None
+            reader(self)
 
     def value(self, path: SpecPath) -> Position:
         """The position of the value at ``path``, or of its closest recorded ancestor."""
@@ -47,6 +68,20 @@ class SourceMap:
             if found is not None:
                 return found
         return Position(self.file, 1, 1)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a value was written, found only when asked for."""
+
+    source: SourceMap
+    path: SpecPath
+
+    def position(self) -> Position:
+        return self.source.value(self.path)
+
+    def __str__(self) -> str:
+        return str(self.position())
 
 
 def dotted(path: SpecPath) -> str:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from envspec.errors import Problem, SpecError
 from envspec.loader import RawSpec
-from envspec.location import Position, SourceMap, SpecPath, dotted
+from envspec.location import Origin, SourceMap, SpecPath, dotted
 from envspec.models import (
     FLOATING_TAGS,
     Difference,
@@ -56,7 +56,7 @@ class ResolvedVariable:
     spec: Variable
     value: str | None
     reference: SecretRef | None
-    origin: Position
+    origin: Origin
 
     @property
     def sensitive(self) -> bool:
@@ -169,10 +169,10 @@ class _Context:
             Problem(position.file, position.line, position.column, dotted(path), message)
         )
 
-    def _position(self, in_overlay: bool, path: SpecPath) -> Position:
+    def _origin(self, in_overlay: bool, path: SpecPath) -> Origin:
         source = self.sources.overlay(self.name) if in_overlay else self.sources.base
         assert source is not None
-        return source.value(path)
+        return Origin(source, path)
 
     def variables(self, overlay: Overlay) -> Iterator[tuple[str, ResolvedVariable]]:
         for name, variable in self.spec.variables.items():
@@ -188,7 +188,7 @@ class _Context:
                         f"environments/{self.name}.yaml",
                     )
                 continue
-            origin = self._position(in_overlay, path)
+            origin = self._origin(in_overlay, path)
             if isinstance(raw, SecretSource):
                 yield name, ResolvedVariable(name, variable, None, raw.secret, origin)
                 continue

@@ -30,7 +30,7 @@ def check_values(
         try:
             quote(variable.value)
         except CannotCarry as error:
-            where = variable.origin
+            where = variable.origin.position()
             problems.append(
                 Problem(
                     where.file,

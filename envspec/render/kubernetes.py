@@ -270,7 +270,7 @@ def _checksum(
 
 
 def _mixed_backends(environment: ResolvedEnvironment, backends: dict[str, str]) -> Problem:
-    first = environment.variables[next(iter(backends.values()))].origin
+    first = environment.variables[next(iter(backends.values()))].origin.position()
     return Problem(
         first.file,
         first.line,

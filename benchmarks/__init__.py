@@ -1,0 +1,1 @@
+"""envspec's benchmark suite: ``python -m benchmarks`` (see benchmarks/README.md)."""
