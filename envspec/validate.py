@@ -215,7 +215,7 @@ def _overlay_references(spec: Spec, overlay: Overlay, source: SourceMap) -> Iter
 def _known(
     source: SourceMap, path: SpecPath, names: Iterable[str] | None, known: Iterable[str], what: str
 ) -> Iterator[Problem]:
-    candidates = list(known)
+    candidates = set(known)
     for index, name in enumerate(names or ()):
         if name not in candidates:
             yield _at(

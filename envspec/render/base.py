@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -73,6 +73,7 @@ class Templates:
             lstrip_blocks=True,
         )
         self.environment.filters.update(FILTERS)
+        self._overridden: dict[str, bool] = {}
 
     def names(self) -> list[str]:
         return sorted(str(path.relative_to(self.builtin)) for path in self.builtin.rglob("*.j2"))
@@ -117,10 +118,14 @@ class Templates:
             ) from None
 
     def render_yaml(
-        self, name: str, patch: Mapping[str, Any] | None = None, /, **context: Any
-    ) -> Any:
-        """Render a YAML template to data, with ``patch`` merged over it (escape hatches)."""
+        self, name: str, change: Callable[[Any], Any] | None = None, /, **context: Any
+    ) -> str:
+        """Render a YAML template. A built-in template's text is used as it is; the output of a
+        user's template is parsed (to report invalid YAML), and so is any document that
+        ``change`` edits (an escape hatch): those are written back by :func:`to_yaml`."""
         text = self.render(name, **context)
+        if change is None and not self.is_override(name):
+            return text
         try:
             data = yaml.load(text, Loader=_YamlLoader)
         except yaml.YAMLError as error:
@@ -129,9 +134,14 @@ class Templates:
             raise RenderError(
                 [self._problem(name, 1, f"renders invalid YAML (output line {line}): {error}")]
             ) from None
-        if patch:
-            data = deep_merge(data, patch)
-        return data
+        return to_yaml(change(data) if change is not None else data)
+
+    def is_override(self, name: str) -> bool:
+        if name not in self._overridden:
+            self._overridden[name] = (
+                self.overrides is not None and (self.overrides / name).is_file()
+            )
+        return self._overridden[name]
 
     def _problem(self, name: str, line: int, message: str) -> Problem:
         return Problem(self._display(name), line, 1, "template", message)
@@ -155,5 +165,8 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml import SafeLoader as _YamlLoader  # type: ignore[assignment]
 
 
-def yaml_document(data: Any, header: str) -> str:
-    return header + to_yaml(data)
+def merging(patch: Mapping[str, Any] | None) -> Callable[[Any], Any] | None:
+    """A change that merges ``patch`` into a document, or None when there is nothing to merge."""
+    if not patch:
+        return None
+    return lambda data: deep_merge(data, patch)

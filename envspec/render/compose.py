@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from envspec.models import Autoscale
 from envspec.render._common import check_values, yaml_header
-from envspec.render.base import RenderedFile, Templates, yaml_document
+from envspec.render.base import RenderedFile, Templates, merging
 from envspec.render.filters import compose_value
 from envspec.resolve import ResolvedEnvironment
 
@@ -31,9 +31,9 @@ class ComposeRenderer:
                 service.name: service.spec.compose for service in services if service.spec.compose
             }
         }
-        data = templates.render_yaml(
+        text = templates.render_yaml(
             "compose/docker-compose.yaml.j2",
-            patch if patch["services"] else None,
+            merging(patch if patch["services"] else None),
             environment=environment,
             services=services,
             variables=environment.variables,
@@ -41,7 +41,7 @@ class ComposeRenderer:
             replicas=replicas,
             healthchecked=healthchecked,
         )
-        content = yaml_document(data, yaml_header(environment.name))
+        content = yaml_header(environment.name) + text
         yield RenderedFile(f"{environment.name}/docker-compose.yaml", content)
 
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from envspec.errors import Problem, RenderError
-from envspec.models import Autoscale
+from envspec.models import Autoscale, KubernetesPatch
 from envspec.render._common import check_values, yaml_header
-from envspec.render.base import RenderedFile, Templates, yaml_document
+from envspec.render.base import RenderedFile, Templates, merging
 from envspec.render.filters import kubernetes_value
 from envspec.resolve import ResolvedEnvironment, ResolvedService, ResolvedVariable, deep_merge
 from envspec.secrets import SecretRef
@@ -76,7 +76,7 @@ class _Builder:
         self.static_name = f"{environment.project}-secrets-static"
 
     def files(self) -> Iterator[RenderedFile]:
-        documents: dict[str, Any] = {}
+        documents: dict[str, str] = {}
         documents["namespace.yaml"] = self._yaml(
             "kubernetes/namespace.yaml.j2", namespace=self.namespace, project=self.project
         )
@@ -107,13 +107,13 @@ class _Builder:
             "kubernetes/kustomization.yaml.j2", namespace=self.namespace, resources=names
         )
         for name in names:
-            yield RenderedFile(f"{self.base}/{name}", yaml_document(documents[name], self.header))
-        yield RenderedFile(
-            f"{self.base}/kustomization.yaml", yaml_document(kustomization, self.header)
-        )
+            yield RenderedFile(f"{self.base}/{name}", self.header + documents[name])
+        yield RenderedFile(f"{self.base}/kustomization.yaml", self.header + kustomization)
 
-    def _yaml(self, template: str, patch: dict[str, Any] | None = None, /, **context: Any) -> Any:
-        return self.templates.render_yaml(template, patch, **context)
+    def _yaml(
+        self, template: str, change: Callable[[Any], Any] | None = None, /, **context: Any
+    ) -> str:
+        return self.templates.render_yaml(template, change, **context)
 
     def _plan(self) -> SecretPlan:
         received = {name for service in self.environment.deployed for name in service.variables}
@@ -147,7 +147,7 @@ class _Builder:
             raise RenderError([_mixed_backends(self.environment, backends)])
         return SecretPlan(refs, skeleton, skeleton_references, external)
 
-    def _service(self, service: ResolvedService, plan: SecretPlan) -> dict[str, Any]:
+    def _service(self, service: ResolvedService, plan: SecretPlan) -> dict[str, str]:
         labels = self._labels(service)
         selector = {
             key: labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance")
@@ -158,7 +158,7 @@ class _Builder:
             v.name: v.value for v in variables if not v.sensitive and v.value is not None
         }
         secret_refs = {v.name: plan.refs[v.name] for v in variables if v.sensitive}
-        documents: dict[str, Any] = {}
+        documents: dict[str, str] = {}
         config_map = f"{service.name}-config" if data else None
         if config_map:
             documents[f"{service.name}-configmap.yaml"] = self._yaml(
@@ -184,7 +184,7 @@ class _Builder:
         autoscale = service.spec.replicas if isinstance(service.spec.replicas, Autoscale) else None
         deployment = self._yaml(
             "kubernetes/deployment.yaml.j2",
-            None,
+            _patching(patch) if patch is not None else None,
             service=service,
             namespace=self.namespace,
             labels=labels,
@@ -196,17 +196,11 @@ class _Builder:
             resources=_resources(service),
             claims=claims,
         )
-        if patch is not None:
-            deployment = deep_merge(deployment, patch.deployment)
-            template_spec = deployment["spec"]["template"]["spec"]
-            merged_pod = deep_merge(template_spec, patch.pod)
-            merged_pod["containers"] = [deep_merge(merged_pod["containers"][0], patch.container)]
-            deployment["spec"]["template"]["spec"] = merged_pod
         documents[f"{service.name}-deployment.yaml"] = deployment
         if service.spec.ports:
             documents[f"{service.name}-service.yaml"] = self._yaml(
                 "kubernetes/service.yaml.j2",
-                patch.service if patch else None,
+                merging(patch.service if patch else None),
                 service=service,
                 namespace=self.namespace,
                 labels=labels,
@@ -238,6 +232,21 @@ class _Builder:
         ):
             labels["app.kubernetes.io/version"] = version
         return labels
+
+
+def _patching(patch: KubernetesPatch) -> Callable[[Any], Any] | None:
+    """Merge a service's ``kubernetes:`` escape hatch into its Deployment."""
+    if not (patch.deployment or patch.pod or patch.container):
+        return None
+
+    def change(deployment: Any) -> Any:
+        deployment = deep_merge(deployment, patch.deployment)
+        pod = deep_merge(deployment["spec"]["template"]["spec"], patch.pod)
+        pod["containers"] = [deep_merge(pod["containers"][0], patch.container)]
+        deployment["spec"]["template"]["spec"] = pod
+        return deployment
+
+    return change
 
 
 def _dns(name: str) -> str:
