@@ -100,21 +100,20 @@ def select_environment(name: str, known: Iterable[str]) -> str:
 
 def validate(project: Project) -> list[Problem]:
     """Check what loading does not: parity and that every artifact renders. Returns warnings."""
-    problems = parity.check(project.environments, project.bundle.base.parity, project.sources)
+    differences = parity.all_differences(project.environments, project.bundle.base.parity)
+    problems = parity.check(differences, project.sources)
     if problems:
         raise SpecError(problems)
     render_files(project, list(project.environments), ())
-    return stale_declarations(project)
+    return stale_declarations(project, differences)
 
 
-def stale_declarations(project: Project) -> list[Problem]:
+def stale_declarations(
+    project: Project,
+    differences: list[tuple[ResolvedEnvironment, ResolvedEnvironment, list[parity.Difference]]],
+) -> list[Problem]:
     """Warnings for declared differences that no longer exist."""
-    policy = project.bundle.base.parity
-    live: set[str] = set()
-    for a in project.environments.values():
-        for b in project.environments.values():
-            if a.name != b.name:
-                live.update(d.path for d in parity.diff(a, b, policy) if d.status == "declared")
+    live = {d.path for _, _, found in differences for d in found if d.status == "declared"}
     warnings = []
     for name, environment in project.environments.items():
         source = project.sources.overlay(name)

@@ -60,7 +60,7 @@ class SpecError(EnvspecError):
     """The spec is invalid; carries every problem found, sorted by file and position."""
 
     def __init__(self, problems: Iterable[Problem]) -> None:
-        self.problems = tuple(sorted(problems))
+        self.problems = tuple(sorted(set(problems)))
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
@@ -68,7 +68,7 @@ class RenderError(EnvspecError):
     """A target could not render (a value it cannot carry, a broken user template)."""
 
     def __init__(self, problems: Iterable[Problem]) -> None:
-        self.problems = tuple(sorted(problems))
+        self.problems = tuple(sorted(set(problems)))
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

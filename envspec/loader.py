@@ -345,13 +345,13 @@ class _FastBuilder:
     def documents(self, text: str) -> list[tuple[Any, tuple[int, int]]]:
         parser = _Loader(text)
         try:
-            events = _events(parser)
+            self.next = parser.get_event
             found = []
-            for event in events:
+            while (event := self.next()) is not None:
                 if type(event) is yaml.DocumentStartEvent:
-                    start = next(events)
-                    value, _ = self.value(start, events, 0)
-                    next(events)
+                    start: Any = self.next()
+                    value, _ = self.value(start, 0)
+                    self.next()
                     if value is not None or type(start) is not yaml.ScalarEvent:
                         mark = start.start_mark
                         found.append((value, (mark.line + 1, mark.column + 1)))
@@ -359,8 +359,9 @@ class _FastBuilder:
         finally:
             parser.dispose()
 
-    def value(self, event: Any, events: Iterator[Any], depth: int) -> tuple[Any, int]:
+    def value(self, event: Any, depth: int) -> tuple[Any, int]:
         kind = type(event)
+        following = self.next
         if kind is yaml.ScalarEvent:
             value: Any = None if not event.style and event.value in _NULLS else event.value
             size = 1
@@ -368,28 +369,24 @@ class _FastBuilder:
             if depth >= MAX_DEPTH:
                 raise _AbortError
             value, size = {}, 1
-            for key in events:
-                if type(key) is yaml.MappingEndEvent:
-                    break
+            while type(key := following()) is not yaml.MappingEndEvent:
                 if (
                     type(key) is not yaml.ScalarEvent
                     or key.value in value
                     or (key.value == "<<" and not key.style)
                 ):
                     raise _AbortError
-                value[key.value], count = self.value(next(events), events, depth + 1)
+                value[key.value], count = self.value(following(), depth + 1)
                 size += count
         elif kind is yaml.SequenceStartEvent:
             if depth >= MAX_DEPTH:
                 raise _AbortError
             value, size = [], 1
-            for item in events:
-                if type(item) is yaml.SequenceEndEvent:
-                    break
-                element, count = self.value(item, events, depth + 1)
+            while type(item := following()) is not yaml.SequenceEndEvent:
+                element, count = self.value(item, depth + 1)
                 value.append(element)
                 size += count
-        else:
+        elif kind is yaml.AliasEvent:
             found = self.anchors.get(event.anchor)
             if found is None:
                 raise _AbortError
@@ -397,6 +394,8 @@ class _FastBuilder:
             if self.expanded > MAX_ALIAS_EXPANSION:
                 raise _AbortError
             return found
+        else:
+            raise _AbortError
         if event.anchor:
             self.anchors[event.anchor] = (value, size)
         return value, size

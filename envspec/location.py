@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 PathKey = str | int
 SpecPath = tuple[PathKey, ...]
@@ -70,8 +71,7 @@ class SourceMap:
         return Position(self.file, 1, 1)
 
 
-@dataclass(frozen=True)
-class Origin:
+class Origin(NamedTuple):
     """Where a value was written, found only when asked for."""
 
     source: SourceMap

@@ -46,16 +46,24 @@ def diff(a: ResolvedEnvironment, b: ResolvedEnvironment, policy: ParityPolicy) -
     return [_judge(difference, a, b) for difference in found]
 
 
+def all_differences(
+    environments: Mapping[str, ResolvedEnvironment], policy: ParityPolicy
+) -> list[tuple[ResolvedEnvironment, ResolvedEnvironment, list[Difference]]]:
+    """The differences of every pair of environments, in the spec's order."""
+    return [(a, b, diff(a, b, policy)) for a, b in combinations(environments.values(), 2)]
+
+
 def check(
-    environments: Mapping[str, ResolvedEnvironment], policy: ParityPolicy, sources: SourceMaps
+    differences: list[tuple[ResolvedEnvironment, ResolvedEnvironment, list[Difference]]],
+    sources: SourceMaps,
 ) -> list[Problem]:
     """Problems for every undeclared difference between any two environments."""
-    problems = []
-    for a, b in combinations(environments.values(), 2):
-        for difference in diff(a, b, policy):
-            if difference.status == "undeclared":
-                problems.append(_problem(difference, a, b, sources))
-    return problems
+    return [
+        _problem(difference, a, b, sources)
+        for a, b, found in differences
+        for difference in found
+        if difference.status == "undeclared"
+    ]
 
 
 def _service_differences(
@@ -111,9 +119,11 @@ def _variable_differences(
                 status: Status = "undeclared" if policy.variables else "expected"
                 yield Difference(path, shown(one), shown(other), status)
             continue
+        if one.value == other.value and one.reference == other.reference:
+            continue
         if _source(one) != _source(other):
             yield Difference(f"variables.{name}.source", _source(one), _source(other), "expected")
-        elif one.value != other.value or one.reference != other.reference:
+        else:
             strict = policy.strict_values and one.spec.parity == "strict"
             yield Difference(
                 f"variables.{name}",
@@ -229,8 +239,8 @@ def matrix(environments: Mapping[str, ResolvedEnvironment], policy: ParityPolicy
     """The parity matrix: each service's image:version and orchestration, each variable's source."""
     envs = list(environments.values())
     statuses: dict[str, set[Status]] = {}
-    for a, b in combinations(envs, 2):
-        for difference in diff(a, b, policy):
+    for _, _, found in all_differences(environments, policy):
+        for difference in found:
             statuses.setdefault(_row_of(difference.path), set()).add(difference.status)
     names = sorted({service.name for env in envs for service in env.services})
     variables = sorted({name for env in envs for name in env.variables})

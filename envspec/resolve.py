@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from envspec.errors import Problem, SpecError
@@ -36,6 +36,7 @@ from envspec.models import (
 from envspec.secrets import SecretRef
 
 _INT = re.compile(r"[-+]?[0-9]+")
+_SPACE = re.compile(r"\s")
 _BOOLS = {
     "true": "true",
     "yes": "true",
@@ -48,8 +49,7 @@ _BOOLS = {
 }
 
 
-@dataclass(frozen=True)
-class ResolvedVariable:
+class ResolvedVariable(NamedTuple):
     """One variable in one environment: its final text, or the reference it comes from."""
 
     name: str
@@ -115,8 +115,9 @@ def resolve_all(bundle: SpecBundle, sources: SourceMaps) -> dict[str, ResolvedEn
     """Resolve every environment; raise one :class:`SpecError` with the problems of all of them."""
     problems: list[Problem] = []
     resolved: dict[str, ResolvedEnvironment] = {}
+    defaults: dict[str, str] = {}
     for name in bundle.base.environments:
-        environment = _resolve(bundle, name, sources, problems)
+        environment = _resolve(bundle, name, sources, problems, defaults)
         if environment is not None:
             resolved[name] = environment
     if problems:
@@ -124,21 +125,17 @@ def resolve_all(bundle: SpecBundle, sources: SourceMaps) -> dict[str, ResolvedEn
     return resolved
 
 
-def resolve(bundle: SpecBundle, name: str, sources: SourceMaps) -> ResolvedEnvironment:
-    problems: list[Problem] = []
-    environment = _resolve(bundle, name, sources, problems)
-    if problems or environment is None:
-        raise SpecError(problems)
-    return environment
-
-
 def _resolve(
-    bundle: SpecBundle, name: str, sources: SourceMaps, problems: list[Problem]
+    bundle: SpecBundle,
+    name: str,
+    sources: SourceMaps,
+    problems: list[Problem],
+    defaults: dict[str, str],
 ) -> ResolvedEnvironment | None:
     spec = bundle.base
     config = spec.environments[name]
     overlay = bundle.overlays.get(name, Overlay())
-    here = _Context(spec, name, config, sources, problems)
+    here = _Context(spec, name, config, sources, problems, defaults=defaults)
     variables = dict(here.variables(overlay))
     services = tuple(here.services(overlay, variables))
     if problems:
@@ -154,12 +151,15 @@ class _Context:
         config: Environment,
         sources: SourceMaps,
         problems: list[Problem],
+        *,
+        defaults: dict[str, str],
     ) -> None:
         self.spec = spec
         self.name = name
         self.config = config
         self.sources = sources
         self.problems = problems
+        self.defaults = defaults
 
     def _problem(self, in_overlay: bool, path: SpecPath, message: str) -> None:
         source = self.sources.overlay(self.name) if in_overlay else self.sources.base
@@ -200,19 +200,23 @@ class _Context:
                     f"and '{self.name}' is not local; use {{secret: \"<backend>://<path>\"}}",
                 )
                 continue
-            text = self._typed(variable, name, raw, in_overlay, path)
+            text = None if in_overlay else self.defaults.get(name)
             if text is None:
-                continue
+                text = self._typed(variable, name, raw, in_overlay, path)
+                if text is None:
+                    continue
+                if not in_overlay:
+                    self.defaults[name] = text
             self._check_rules(variable, name, text, in_overlay, path)
             yield name, ResolvedVariable(name, variable, text, None, origin)
 
     def _typed(
         self, variable: Variable, name: str, raw: LiteralValue, in_overlay: bool, path: SpecPath
     ) -> str | None:
-        shown = "" if variable.secret else f" {_quote(raw)}"
         try:
             text = coerce(variable, raw)
         except ValueError as error:
+            shown = "" if variable.secret else f" {_quote(raw)}"
             self._problem(
                 in_overlay, path, f"value{shown} is not valid for type {variable.type}: {error}"
             )
@@ -359,7 +363,7 @@ def coerce(variable: Variable, raw: LiteralValue) -> str:
         return canonical
     if kind == "url":
         parts = urlsplit(raw)
-        if not parts.scheme or not (parts.netloc or parts.path) or any(c.isspace() for c in raw):
+        if not parts.scheme or not (parts.netloc or parts.path) or _SPACE.search(raw):
             raise ValueError("expected a URL like scheme://host/path")
     if kind == "enum":
         assert variable.choices is not None

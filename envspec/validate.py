@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -213,13 +213,16 @@ def _overlay_references(spec: Spec, overlay: Overlay, source: SourceMap) -> Iter
 
 
 def _known(
-    source: SourceMap, path: SpecPath, names: Iterable[str] | None, known: Iterable[str], what: str
+    source: SourceMap,
+    path: SpecPath,
+    names: Iterable[str] | None,
+    known: Mapping[str, object],
+    what: str,
 ) -> Iterator[Problem]:
-    candidates = set(known)
     for index, name in enumerate(names or ()):
-        if name not in candidates:
+        if name not in known:
             yield _at(
-                source, (*path, index), f"unknown {what} '{name}'" + did_you_mean(name, candidates)
+                source, (*path, index), f"unknown {what} '{name}'" + did_you_mean(name, known)
             )
 
 

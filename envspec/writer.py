@@ -221,6 +221,7 @@ class _Transaction:
         try:
             for file in files:
                 self._stage(file)
+            os.sync()  # one flush for every staged file, before any of them replaces a file
         except OSError as error:
             self._discard_staged()
             raise OutputError(
@@ -252,11 +253,7 @@ class _Transaction:
         temporary = target.with_name(target.name + self.suffix)
         self.staged.append((temporary, target))
         mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(file.data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        write_file(temporary, file.data, mode)
 
     def _make_dirs(self, directory: Path) -> None:
         missing = []
@@ -299,6 +296,13 @@ class _Transaction:
             while folder != self.out and folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
                 folder = folder.parent
+
+
+def write_file(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` with ``data`` (the transaction flushes all staged files at once)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -42,16 +42,16 @@ def test_failure_while_staging_leaves_output_as_before(
     (spec / "envspec.yaml").write_text(
         (spec / "envspec.yaml").read_text().replace("hello", "changed")
     )
-    real_fsync = os.fsync
+    real_write = writer.write_file
     calls = {"count": 0}
 
-    def failing_fsync(descriptor: int) -> None:
+    def failing_write(path: Path, data: bytes, mode: int) -> None:
         calls["count"] += 1
+        real_write(path, data[: len(data) // 2], mode)
         if calls["count"] == 2:
-            raise OSError(28, "No space left on device")
-        real_fsync(descriptor)
+            raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(os, "fsync", failing_fsync)
+    monkeypatch.setattr(writer, "write_file", failing_write)
     code, output = _render(spec, "--all")
     assert code == 1
     assert "No space left on device" in output and "nothing was changed" in output

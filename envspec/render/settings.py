@@ -31,13 +31,8 @@ class SettingsRenderer:
     def render(
         self, spec: Spec, environments: Mapping[str, ResolvedEnvironment], templates: Templates
     ) -> Iterable[RenderedFile]:
-        classes = [
-            SettingsClass(
-                "Settings",
-                "Every variable of the spec.",
-                tuple(_field(name, variable) for name, variable in spec.variables.items()),
-            )
-        ]
+        fields = {name: _field(name, variable) for name, variable in spec.variables.items()}
+        classes = [SettingsClass("Settings", "Every variable of the spec.", tuple(fields.values()))]
         for service_name, service in spec.services.items():
             names = service.variables if service.variables is not None else tuple(spec.variables)
             if names:
@@ -45,7 +40,7 @@ class SettingsRenderer:
                     SettingsClass(
                         _class_name(service_name),
                         f"The variables service '{service_name}' receives.",
-                        tuple(_field(name, spec.variables[name]) for name in names),
+                        tuple(fields[name] for name in names),
                     )
                 )
         rules = {
