@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from envspec import importer, parity
+from envspec import __version__, importer, parity
 from envspec.errors import (
     EnvspecError,
     Problem,
@@ -19,12 +20,12 @@ from envspec.errors import (
 from envspec.loader import find_spec_root, load_spec
 from envspec.models import SpecBundle, Variable
 from envspec.render import ENVIRONMENT_RENDERERS, PROJECT_RENDERERS, TARGETS
-from envspec.render.base import Templates
+from envspec.render.base import Templates, builtin_template_dir
 from envspec.render.filters import CannotCarry
 from envspec.resolve import ResolvedEnvironment, SourceMaps, resolve_all
 from envspec.schema import spec_schema
 from envspec.validate import validate_spec
-from envspec.writer import OutputFile, Plan, Scope, apply, plan
+from envspec.writer import OutputFile, Plan, Scope, apply, plan, unchanged_since
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,49 @@ def render_files(
     return files
 
 
-def render(project: Project, options: RenderOptions) -> RenderResult:
+def render_spec(spec: Path | None, options: RenderOptions) -> RenderResult:
+    """Render from a spec folder, skipping all work when nothing changed since the last render
+    with the same options (the lock records a fingerprint of every input)."""
+    root = spec_root(spec)
+    out = options.out if options.out is not None else root / "build"
+    key = _render_key(options)
+    fingerprint = input_fingerprint(root, key)
+    if not options.force:
+        entries = unchanged_since(out, key, fingerprint)
+        if entries is not None:
+            names = list(dict.fromkeys(e["environment"] for e in entries if e["environment"]))
+            return RenderResult(out, names, Plan(out, verified=len(entries)), options.check)
+    return render(load(root), options, (key, fingerprint))
+
+
+def _render_key(options: RenderOptions) -> str:
+    scope = "all" if options.all else ",".join(sorted(options.environments))
+    return scope + (":" + ",".join(sorted(options.targets)) if options.targets else "")
+
+
+def input_fingerprint(root: Path, key: str) -> str:
+    """SHA-256 of everything a render depends on: the spec folder's files, the built-in
+    templates, envspec's own code and the render's options."""
+    digest = hashlib.sha256(f"envspec {__version__}\0{key}\0".encode())
+    package = Path(__file__).parent
+    folders = [
+        (root, ("envspec.yaml", "environments/*.yaml", "environments/*.yml", "templates/**/*")),
+        (builtin_template_dir(), ("**/*.j2",)),
+        (package, ("**/*.py",)),
+    ]
+    for folder, patterns in folders:
+        for path in sorted(
+            {p for pattern in patterns for p in folder.glob(pattern) if p.is_file()}
+        ):
+            digest.update(f"{path.relative_to(folder)}\0".encode())
+            digest.update(path.read_bytes())
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def render(
+    project: Project, options: RenderOptions, inputs: tuple[str, str] | None = None
+) -> RenderResult:
     """Render the chosen environments and write them (or, with ``check``, only compare)."""
     if options.all:
         names = list(project.environments)
@@ -295,7 +338,7 @@ def render(project: Project, options: RenderOptions) -> RenderResult:
     scope = Scope(
         frozenset([*names, None]), frozenset(options.targets) if options.targets else None
     )
-    result = plan(out, files, scope, options.force)
+    result = plan(out, files, scope, options.force, dict([inputs]) if inputs else None)
     if not options.check:
         apply(result)
     return RenderResult(out, names, result, options.check)

@@ -249,7 +249,6 @@ def render(
     with _boundary():
         from envspec import api
 
-        project = api.load(_spec(context, spec))
         options = api.RenderOptions(
             environments=environments,
             all=all_,
@@ -258,7 +257,7 @@ def render(
             check=check,
             force=force,
         )
-        result = api.render(project, options)
+        result = api.render_spec(_spec(context, spec), options)
         _report_render(result)
 
 
@@ -281,11 +280,12 @@ def _report_render(result: Any) -> None:
                 err=True,
             )
             sys.exit(ExitCode.FAILURE)
-        click.echo(f"envspec: {len(plan.unchanged)} files up to date ({envs})")
+        click.echo(f"envspec: {len(plan.unchanged) + plan.verified} files up to date ({envs})")
         return
     removed = f", {len(plan.remove)} removed" if plan.remove else ""
     click.echo(
-        f"envspec: {envs}: {len(plan.write)} written, {len(plan.unchanged)} unchanged{removed} "
+        f"envspec: {envs}: {len(plan.write)} written, "
+        f"{len(plan.unchanged) + plan.verified} unchanged{removed} "
         f"in {result.out}"
     )
 
@@ -401,8 +401,7 @@ def _after_edit(
     for path in changed:
         click.echo(f"edited {display_path(path)}")
     if render:
-        project = api.load(_spec(context, spec))
-        result = api.render(project, api.RenderOptions(all=True))
+        result = api.render_spec(_spec(context, spec), api.RenderOptions(all=True))
         _report_render(result)
 
 

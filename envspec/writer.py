@@ -73,6 +73,7 @@ class Plan:
     conflicts: list[str] = field(default_factory=list)
     lock: dict[str, LockEntry] = field(default_factory=dict)
     lock_update: OutputFile | None = None
+    verified: int = 0
 
     @property
     def changes(self) -> bool:
@@ -84,11 +85,15 @@ def sha256(data: bytes) -> str:
 
 
 def read_lock(out: Path) -> dict[str, LockEntry]:
+    return _read_lock(out)[0]
+
+
+def _read_lock(out: Path) -> tuple[dict[str, LockEntry], dict[str, str]]:
     path = out / LOCK_FILE
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return {}
+        return {}, {}
     except (OSError, ValueError) as error:
         raise OutputError(
             f"{path}: unreadable lock file ({error}); move it away to start afresh"
@@ -96,7 +101,26 @@ def read_lock(out: Path) -> dict[str, LockEntry]:
     files = raw.get("files") if isinstance(raw, dict) else None
     if not isinstance(files, dict):
         raise OutputError(f"{path}: not an envspec lock file")
-    return files
+    inputs = raw.get("inputs")
+    return files, inputs if isinstance(inputs, dict) else {}
+
+
+def unchanged_since(out: Path, key: str, fingerprint: str) -> list[LockEntry] | None:
+    """The lock's entries when the last render of ``key`` had these inputs and every file it
+    wrote is still exactly as written; None otherwise (render normally)."""
+    try:
+        files, inputs = _read_lock(out)
+    except OutputError:
+        return None
+    if inputs.get(key) != fingerprint:
+        return None
+    for path, entry in files.items():
+        try:
+            if sha256(safe_target(out, path).read_bytes()) != entry["sha256"]:
+                return None
+        except (OSError, OutputError):
+            return None
+    return list(files.values())
 
 
 def safe_target(out: Path, relative: str) -> Path:
@@ -107,9 +131,18 @@ def safe_target(out: Path, relative: str) -> Path:
     return out.joinpath(*pure.parts)
 
 
-def plan(out: Path, files: list[OutputFile], scope: Scope, force: bool) -> Plan:
-    """Compare rendered files with the output folder and its lock; decide what to do."""
-    lock = read_lock(out)
+def plan(
+    out: Path,
+    files: list[OutputFile],
+    scope: Scope,
+    force: bool,
+    inputs: dict[str, str] | None = None,
+) -> Plan:
+    """Compare rendered files with the output folder and its lock; decide what to do.
+
+    ``inputs`` (a render's key and the fingerprint of its inputs) is recorded in the lock so an
+    identical render later can be recognised without loading the spec."""
+    lock, recorded = _read_lock(out)
     result = Plan(out)
     rendered = {file.path for file in files}
     new_lock: dict[str, LockEntry] = {
@@ -153,13 +186,15 @@ def plan(out: Path, files: list[OutputFile], scope: Scope, force: bool) -> Plan:
             continue
         result.remove.append(path)
     result.lock = dict(sorted(new_lock.items()))
-    if result.changes or result.lock != lock:
-        result.lock_update = _lock_file(result.lock)
+    new_inputs = inputs if inputs is not None else {}
+    if result.changes or result.lock != lock or new_inputs != recorded:
+        result.lock_update = _lock_file(result.lock, new_inputs)
     return result
 
 
-def _lock_file(lock: dict[str, LockEntry]) -> OutputFile:
-    content = json.dumps({"version": LOCK_VERSION, "files": lock}, indent=2, sort_keys=True) + "\n"
+def _lock_file(lock: dict[str, LockEntry], inputs: dict[str, str]) -> OutputFile:
+    payload = {"version": LOCK_VERSION, "files": lock, "inputs": inputs}
+    content = json.dumps(payload, indent=2, sort_keys=True) + "\n"
     return OutputFile(LOCK_FILE, content, None, "lock")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from envspec import writer
+from envspec import api, writer
 from envspec.errors import OutputError
 from envspec.writer import OutputFile, Scope, apply, plan
 from tests.helpers import minimal, run, write_spec
@@ -163,3 +163,27 @@ def test_a_second_writer_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert not (tmp_path / "a.txt").exists()
     apply(result)
     assert (tmp_path / "a.txt").read_text() == "x"
+
+
+def test_unchanged_render_skips_loading(spec: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _render(spec, "--all")[0] == 0
+    real_load = api.load
+
+    def refuse(root: Path | None = None) -> api.Project:
+        raise AssertionError("the spec was loaded although nothing changed")
+
+    monkeypatch.setattr(api, "load", refuse)
+    code, output = _render(spec, "--all", "--check")
+    assert code == 0 and "9 files up to date" in output
+    code, output = _render(spec, "--all")
+    assert code == 0 and "0 written, 9 unchanged" in output
+
+    env_file = spec / "build" / "development" / ".env.development"
+    env_file.write_text(env_file.read_text() + "# mine\n")
+    monkeypatch.setattr(api, "load", real_load)
+    code, output = _render(spec, "--all", "--check")
+    assert code == 1 and "edited by hand" in output, "an edited output means a full check"
+    env_file.write_text(env_file.read_text().replace("# mine\n", ""))
+    (spec / "envspec.yaml").write_text((spec / "envspec.yaml").read_text().replace("hello", "hi"))
+    code, output = _render(spec, "--all", "--check")
+    assert code == 1 and "would write" in output, "a changed input means a full check"
