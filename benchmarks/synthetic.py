@@ -78,7 +78,7 @@ def spec(services: int, variables: int, environments: int) -> tuple[dict[str, An
                     )
                 elif number % 10 == 0:
                     values[variable] = f"{name} override {index}"
-        service_patches = {
+        service_patches: dict[str, dict[str, Any]] = {
             f"svc-{index}": {"replicas": {"min": 2, "max": 6} if position else 1}
             for index in range(services)
         }
@@ -100,14 +100,15 @@ def spec(services: int, variables: int, environments: int) -> tuple[dict[str, An
 def write(root: Path, services: int, variables: int, environments: int) -> Path:
     base, overlays = spec(services, variables, environments)
     root.mkdir(parents=True, exist_ok=True)
-    dump = {"sort_keys": False, "width": 1_000_000, "Dumper": _Dumper}
-    (root / "envspec.yaml").write_text(yaml.dump(base, **dump), encoding="utf-8")
+    (root / "envspec.yaml").write_text(_dump(base), encoding="utf-8")
     (root / "environments").mkdir(exist_ok=True)
     for name, overlay in overlays.items():
-        (root / "environments" / f"{name}.yaml").write_text(
-            yaml.dump(overlay, **dump), encoding="utf-8"
-        )
+        (root / "environments" / f"{name}.yaml").write_text(_dump(overlay), encoding="utf-8")
     return root
+
+
+def _dump(data: Any) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=1_000_000)
 
 
 try:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from envspec import __version__, importer, parity
+from envspec import __version__, parity
 from envspec.errors import (
     EnvspecError,
     Problem,
@@ -203,6 +203,8 @@ def init(
     folder: Path, project: str | None, compose: Path | None, env_files: Sequence[Path]
 ) -> tuple[list[Path], list[Problem]]:
     """Write a starter or imported spec into ``folder``; return the files and what to fix."""
+    from envspec import importer
+
     if (folder / "envspec.yaml").exists():
         raise EnvspecError(f"{folder / 'envspec.yaml'} already exists; nothing was written")
     name = project or importer.project_name(folder)

@@ -6,9 +6,7 @@ Heavy modules (pydantic, jinja2, rich) are imported inside the commands that nee
 
 from __future__ import annotations
 
-import json
 import sys
-import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +25,8 @@ FORMATS = ("text", "json")
 
 def _pyproject_defaults() -> dict[str, Any]:
     """``[tool.envspec]`` of the closest pyproject.toml, paths made relative to its folder."""
+    import tomllib
+
     for folder in (Path.cwd(), *Path.cwd().parents):
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
@@ -137,6 +137,8 @@ def _boundary(output_format: str = "text") -> Iterator[None]:
         sys.exit(ExitCode.FAILURE)
     except EnvspecError as error:
         if output_format == "json":
+            import json
+
             click.echo(json.dumps({"valid": False, "error": str(error)}))
         click.echo(f"envspec: {error}", err=True)
         sys.exit(error.exit_code)
@@ -156,6 +158,8 @@ def _boundary(output_format: str = "text") -> Iterator[None]:
 
 
 def _print_problems(problems: tuple[Problem, ...], output_format: str) -> None:
+    import json
+
     if output_format == "json":
         click.echo(
             json.dumps({"valid": False, "problems": [p.as_dict() for p in problems]}, indent=2)
@@ -187,6 +191,8 @@ def validate(context: click.Context, spec: Path | None, output_format: str) -> N
         warnings = api.validate(project)
         _print_problems(tuple(warnings), "text")
         if output_format == "json":
+            import json
+
             click.echo(
                 json.dumps({"valid": True, "problems": [w.as_dict() for w in warnings]}, indent=2)
             )

@@ -7,6 +7,7 @@ any built-in template of the same name.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 import jinja2
 import yaml
 
+from envspec import __version__
 from envspec.errors import Problem, RenderError, did_you_mean
 from envspec.loader import display_path
 from envspec.models import Spec
@@ -49,6 +51,20 @@ class ProjectRenderer(Protocol):
     ) -> Iterable[RenderedFile]: ...
 
 
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates kept in the user's cache folder (keyed by each template's source), so
+    a run does not compile templates again; ``ENVSPEC_NO_CACHE=1`` turns it off."""
+    if os.environ.get("ENVSPEC_NO_CACHE"):
+        return None
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = root / "envspec" / f"templates-{__version__}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))
+
+
 def builtin_template_dir() -> Path:
     """The built-in templates: package data in a wheel, the repository's folder in a checkout."""
     packaged = resources.files("envspec").joinpath("templates")
@@ -66,6 +82,7 @@ class Templates:
         search = [str(overrides), str(self.builtin)] if overrides else [str(self.builtin)]
         self.environment = jinja2.Environment(
             loader=jinja2.FileSystemLoader(search),
+            bytecode_cache=_bytecode_cache(),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=True,

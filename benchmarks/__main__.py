@@ -1,0 +1,176 @@
+"""Run envspec's benchmarks: ``python -m benchmarks [--quick] [--repeat N] [--json PATH]``.
+
+Every scenario runs the installed ``envspec`` command in fresh processes and reports the median
+wall time and the peak resident memory (from ``wait4``) over the repetitions, for the bundled
+example and for synthetic specs of 10, 100 and 1,000 services x 50 variables x 3 environments.
+"cold" renders write into an empty folder each time; "warm" ones re-render an up-to-date folder.
+These are measurements, not tests: nothing fails on a time, the targets are shown beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benchmarks import synthetic
+
+REPO = Path(__file__).resolve().parents[1]
+TARGETS_SECONDS = {
+    "--version": 0.060,
+    "--help": 0.060,
+    "example validate": 0.150,
+    "example render cold": 0.250,
+    "1000 render cold": 5.0,
+    "1000 render warm": 5.0,
+    "1000 check warm": 3.0,
+}
+TARGET_RSS_MB = {"1000 render cold": 400, "1000 render warm": 400}
+
+
+@dataclass
+class Measurement:
+    scenario: str
+    median_seconds: float
+    peak_rss_mb: float
+    runs: int
+    target_seconds: float | None
+
+
+def envspec_binary() -> str:
+    found = shutil.which("envspec", path=str(Path(sys.executable).parent)) or shutil.which(
+        "envspec"
+    )
+    if found is None:
+        raise SystemExit("envspec is not installed: pip install -e .")
+    return found
+
+
+def run_once(command: list[str], prepare: Callable[[], None] | None) -> tuple[float, float]:
+    if prepare is not None:
+        prepare()
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode not in (0,):
+        error = process.stderr.read().decode() if process.stderr else ""
+        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{error[:2000]}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def measure(
+    scenario: str, command: list[str], repeat: int, prepare: Callable[[], None] | None = None
+) -> Measurement:
+    runs = [run_once(command, prepare) for _ in range(repeat)]
+    return Measurement(
+        scenario,
+        round(statistics.median(t for t, _ in runs), 4),
+        round(max(m for _, m in runs), 1),
+        repeat,
+        TARGETS_SECONDS.get(scenario),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--repeat", type=int, default=7, help="runs per scenario (default 7)")
+    parser.add_argument("--quick", action="store_true", help="skip the 1,000-service size")
+    parser.add_argument(
+        "--json", type=Path, default=REPO / "benchmarks" / "results" / "latest.json"
+    )
+    options = parser.parse_args()
+    binary = envspec_binary()
+    results: list[Measurement] = []
+    with tempfile.TemporaryDirectory(prefix="envspec-bench-") as folder:
+        work = Path(folder)
+        out = work / "out"
+
+        def fresh() -> None:
+            shutil.rmtree(out, ignore_errors=True)
+
+        results.append(measure("--version", [binary, "--version"], options.repeat))
+        results.append(measure("--help", [binary, "--help"], options.repeat))
+        example = ["--spec", str(REPO), "--out", str(out)]
+        results.append(
+            measure("example validate", [binary, "validate", "--spec", str(REPO)], options.repeat)
+        )
+        results.append(
+            measure(
+                "example render cold", [binary, "render", "--all", *example], options.repeat, fresh
+            )
+        )
+        results.append(
+            measure("example render warm", [binary, "render", "--all", *example], options.repeat)
+        )
+        results.append(
+            measure(
+                "example check warm",
+                [binary, "render", "--all", "--check", *example],
+                options.repeat,
+            )
+        )
+        sizes = (10, 100) if options.quick else (10, 100, 1000)
+        for size in sizes:
+            spec = synthetic.write(work / f"spec-{size}", size, 50, 3)
+            repeat = max(3, options.repeat // 2) if size == 1000 else options.repeat
+            args = ["--spec", str(spec), "--out", str(out)]
+            results.append(
+                measure(f"{size} validate", [binary, "validate", "--spec", str(spec)], repeat)
+            )
+            results.append(
+                measure(f"{size} render cold", [binary, "render", "--all", *args], repeat, fresh)
+            )
+            results.append(
+                measure(f"{size} render warm", [binary, "render", "--all", *args], repeat)
+            )
+            results.append(
+                measure(f"{size} check warm", [binary, "render", "--all", "--check", *args], repeat)
+            )
+    growth = {}
+    for kind in ("validate", "render cold", "render warm", "check warm"):
+        times = {
+            m.scenario.split()[0]: m.median_seconds for m in results if m.scenario.endswith(kind)
+        }
+        if "100" in times and "10" in times:
+            growth[f"{kind} 100/10"] = round(times["100"] / times["10"], 2)
+        if "1000" in times and "100" in times:
+            growth[f"{kind} 1000/100"] = round(times["1000"] / times["100"], 2)
+    print(f"{'scenario':<24}{'median s':>10}{'peak MB':>10}{'target s':>10}")
+    for m in results:
+        target = f"{m.target_seconds:.3f}" if m.target_seconds is not None else ""
+        flag = (
+            ""
+            if m.target_seconds is None
+            else ("  ok" if m.median_seconds <= m.target_seconds else "  MISSED")
+        )
+        print(f"{m.scenario:<24}{m.median_seconds:>10.3f}{m.peak_rss_mb:>10.1f}{target:>10}{flag}")
+    print("growth (time ratio between sizes):", json.dumps(growth))
+    options.json.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "system": platform.platform(),
+        },
+        "results": [asdict(m) for m in results],
+        "growth": growth,
+        "rss_targets_mb": TARGET_RSS_MB,
+    }
+    options.json.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {options.json}")
+
+
+if __name__ == "__main__":
+    main()
