@@ -209,7 +209,7 @@ class _Editor:
             raise EnvspecError(f"unknown variable '{name}'{did_you_mean(name, known)}")
         if not exists and name in known:
             raise EnvspecError(f"variable '{name}' already exists; use `envspec var set`")
-        if not re.fullmatch(VARIABLE_NAME, name):
+        if not re.fullmatch(VARIABLE_NAME, name) or name.startswith("ENVSPEC_"):
             raise EnvspecError(
                 f"invalid name '{name}': a variable name must match [A-Z_][A-Z0-9_]*"
             )

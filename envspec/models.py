@@ -25,6 +25,7 @@ from pydantic import (
 from envspec.secrets import SecretRef
 
 VARIABLE_NAME = r"^[A-Z_][A-Z0-9_]*$"
+ENVIRONMENT_VARIABLE = "ENVSPEC_ENVIRONMENT"
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 IMAGE_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 ENVIRONMENT_TARGETS = ("dotenv", "compose", "kubernetes")

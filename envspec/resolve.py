@@ -233,7 +233,7 @@ class _Context:
     ) -> None:
         for rule in variable.rules:
             if self._applies(rule):
-                failure = rule_failure(rule, text)
+                failure = rule_failure(typed_rule(variable, rule), text)
                 if failure is not None:
                     scope = "" if rule.where == "all" else f" in {rule.where} environments"
                     self._problem(
@@ -370,6 +370,20 @@ def coerce(variable: Variable, raw: LiteralValue) -> str:
         if raw not in variable.choices:
             raise ValueError(f"expected one of: {', '.join(variable.choices)}")
     return raw
+
+
+def typed_rule(variable: Variable, rule: Rule) -> Rule:
+    """``rule`` with its values written as the application reads them (``False`` -> ``false``)."""
+    if variable.type != "bool":
+        return rule
+    return rule.model_copy(
+        update={
+            "equals": _BOOLS.get(rule.equals.lower(), rule.equals) if rule.equals else rule.equals,
+            "choices": tuple(_BOOLS.get(c.lower(), c) for c in rule.choices)
+            if rule.choices
+            else None,
+        }
+    )
 
 
 def rule_failure(rule: Rule, text: str) -> str | None:

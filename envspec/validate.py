@@ -169,6 +169,10 @@ def _cross_references(spec: Spec, source: SourceMap) -> Iterator[Problem]:
             "environment",
         )
     for name, variable in spec.variables.items():
+        if name.startswith("ENVSPEC_"):
+            yield _key(
+                source, ("variables", name), "names starting with ENVSPEC_ are envspec's own"
+            )
         for index, rule in enumerate(variable.rules):
             yield from _rule_scope(
                 source, ("variables", name, "rules", index, "where"), rule.where, spec

@@ -98,8 +98,15 @@ def _carried_by_compose(value: str) -> bool:
     return True
 
 
+def _expected(values: list[str]) -> dict[str, str]:
+    """What the application reads: the values, and the environment envspec names."""
+    return {"ENVSPEC_ENVIRONMENT": "development"} | {
+        f"V{index}": value for index, value in enumerate(values)
+    }
+
+
 def _check_dotenv(folder: Path, values: list[str]) -> None:
-    expected = {f"V{index}": value for index, value in enumerate(values)}
+    expected = _expected(values)
     path = folder / ".env.development"
     assert python_dotenv(path) == expected
     assert posix_shell(path, list(expected)) == expected
@@ -113,14 +120,14 @@ def _check_dotenv(folder: Path, values: list[str]) -> None:
 
 
 def _check_yaml(folder: Path, values: list[str]) -> None:
-    expected = {f"V{index}": value for index, value in enumerate(values)}
+    expected = _expected(values)
     for binary in (compose_v2(), compose_v1()):
         data = compose_config(binary, folder)
         assert compose_environment(data, "web") == expected, binary
 
 
 def _check_kubernetes(folder: Path, values: list[str]) -> None:
-    expected = {f"V{index}": value for index, value in enumerate(values)}
+    expected = _expected(values)
     text = (folder / "kubernetes" / "web-configmap.yaml").read_text(encoding="utf-8")
     assert yaml.safe_load(text)["data"] == expected, "YAML 1.1 (PyYAML)"
     assert dict(YAML(typ="safe", pure=True).load(text)["data"]) == expected, "YAML 1.2 (ruamel)"

@@ -133,7 +133,10 @@ def test_invalid_secret_value_is_not_echoed(tmp_path: Path) -> None:
 
 def _settings_module(tmp_path: Path) -> ModuleType:
     spec = _spec("skeleton")
-    spec["variables"]["API_TOKEN"]["rules"] = [{"min_length": 12, "not_contains": "insecure"}]
+    spec["variables"]["API_TOKEN"]["rules"] = [
+        {"min_length": 12, "not_contains": "insecure"},
+        {"where": "non-local", "not_contains": "dev"},
+    ]
     spec["variables"]["WORKERS"] = {"type": "int", "default": "4"}
     spec["variables"]["HOSTS"] = {"type": "list", "separator": ",", "default": ["a", "b"]}
     spec["variables"]["MODE"] = {"type": "enum", "choices": ["fast", "safe"], "default": "safe"}
@@ -191,3 +194,24 @@ def test_generated_settings_fails_fast_without_echo(
     assert "API_TOKEN must not contain 'insecure'" in str(rule.value)
     assert PROD_CANARY not in str(rule.value)
     assert os.environ["API_TOKEN"].endswith(PROD_CANARY)
+
+
+def test_generated_settings_applies_rules_in_their_scope(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = _settings_module(tmp_path)
+    for name in ("DB_PASSWORD", "EXISTING", "FROM_SHELL"):
+        monkeypatch.setenv(name, "x")
+    monkeypatch.setenv("API_TOKEN", "a-long-dev-token-" + PROD_CANARY)
+    monkeypatch.setenv("ENVSPEC_ENVIRONMENT", "development")
+    assert module.Settings().ENVSPEC_ENVIRONMENT == "development"
+    monkeypatch.delenv("ENVSPEC_ENVIRONMENT")
+    assert module.Settings().ENVSPEC_ENVIRONMENT is None, "no environment: only `all` rules"
+    monkeypatch.setenv("ENVSPEC_ENVIRONMENT", "production")
+    with pytest.raises(ValidationError) as scoped:
+        module.Settings()
+    assert "API_TOKEN must not contain 'dev' in non-local" in str(scoped.value)
+    assert PROD_CANARY not in str(scoped.value)
+    monkeypatch.setenv("ENVSPEC_ENVIRONMENT", "nowhere")
+    with pytest.raises(ValidationError):
+        module.Settings()

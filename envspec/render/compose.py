@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from envspec.models import Autoscale
+from envspec.models import ENVIRONMENT_VARIABLE, Autoscale
 from envspec.render._common import check_values, yaml_header
 from envspec.render.base import RenderedFile, Templates, merging
 from envspec.render.filters import compose_value
@@ -40,6 +40,7 @@ class ComposeRenderer:
             volumes=volumes,
             replicas=replicas,
             healthchecked=healthchecked,
+            environment_variable=ENVIRONMENT_VARIABLE,
         )
         content = yaml_header(environment.name) + text
         yield RenderedFile(f"{environment.name}/docker-compose.yaml", content)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from envspec.models import ENVIRONMENT_VARIABLE
 from envspec.render._common import check_values
 from envspec.render.base import RenderedFile, Templates
 from envspec.render.filters import dotenv_quote
@@ -16,5 +17,10 @@ class DotenvRenderer:
     ) -> Iterable[RenderedFile]:
         variables = list(environment.variables.values())
         check_values(variables, dotenv_quote, environment.name, f".env.{environment.name}")
-        content = templates.render("dotenv/env.j2", environment=environment, variables=variables)
+        content = templates.render(
+            "dotenv/env.j2",
+            environment=environment,
+            variables=variables,
+            environment_variable=ENVIRONMENT_VARIABLE,
+        )
         yield RenderedFile(f"{environment.name}/.env.{environment.name}", content)

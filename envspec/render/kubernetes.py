@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from envspec.errors import Problem, RenderError
-from envspec.models import Autoscale, KubernetesPatch
+from envspec.models import ENVIRONMENT_VARIABLE, Autoscale, KubernetesPatch
 from envspec.render._common import check_values, yaml_header
 from envspec.render.base import RenderedFile, Templates, merging
 from envspec.render.filters import kubernetes_value
@@ -154,9 +154,8 @@ class _Builder:
         }
         patch = service.spec.kubernetes
         variables = [self.environment.variables[name] for name in service.variables]
-        data: dict[str, str] = {
-            v.name: v.value for v in variables if not v.sensitive and v.value is not None
-        }
+        data: dict[str, str] = {ENVIRONMENT_VARIABLE: self.environment.name} if variables else {}
+        data.update((v.name, v.value) for v in variables if not v.sensitive and v.value is not None)
         secret_refs = {v.name: plan.refs[v.name] for v in variables if v.sensitive}
         documents: dict[str, str] = {}
         config_map = f"{service.name}-config" if data else None

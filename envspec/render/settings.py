@@ -1,8 +1,9 @@
 """``settings.py``: a typed pydantic-settings class for the application, from the same spec.
 
 Secret variables become ``SecretStr``, enums ``Literal``s, lists ``list[str]`` (JSON, or split on
-the variable's separator), required variables have no default. Rules that apply in every
-environment (``where: all``) are checked when the application starts.
+the variable's separator), required variables have no default. The spec's rules are checked when
+the application starts, each in its scope: envspec writes ``ENVSPEC_ENVIRONMENT`` into every
+artifact, so the class knows which environment it runs in.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from envspec.models import SecretSource, Spec, Variable
+from envspec.models import ENVIRONMENT_VARIABLE, SecretSource, Spec, Variable
 from envspec.render.base import RenderedFile, Templates
-from envspec.resolve import ResolvedEnvironment, coerce
+from envspec.resolve import ResolvedEnvironment, coerce, typed_rule
 
 _BASE_TYPES = {"str": "str", "int": "int", "float": "float", "bool": "bool", "url": "str"}
 
@@ -45,17 +46,19 @@ class SettingsRenderer:
                 )
         rules = {
             name: [
-                rule.model_dump(exclude_none=True, exclude={"where"})
-                for rule in variable.rules
-                if rule.where == "all"
+                typed_rule(variable, rule).model_dump(exclude_none=True) for rule in variable.rules
             ]
             for name, variable in spec.variables.items()
+            if variable.rules
         }
         content = templates.render(
             "settings/settings.py.j2",
             project=spec.project,
             classes=classes,
-            rules={name: found for name, found in rules.items() if found},
+            rules=rules,
+            environments=tuple(spec.environments),
+            local=tuple(name for name, env in spec.environments.items() if env.local),
+            environment_variable=ENVIRONMENT_VARIABLE,
         )
         yield RenderedFile("settings.py", content)
 

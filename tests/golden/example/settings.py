@@ -17,13 +17,17 @@ def _split(separator: str) -> BeforeValidator:
     return BeforeValidator(lambda value: value.split(separator) if isinstance(value, str) else value)
 
 
-RULES: dict[str, list[dict[str, Any]]] = {'STRIPE_SECRET_KEY': [{'pattern': 'sk_(test|live)_[A-Za-z0-9]+'}]}
+ENVIRONMENTS = ('development', 'staging', 'production')
+LOCAL_ENVIRONMENTS = ('development',)
+RULES: dict[str, list[dict[str, Any]]] = {'DEBUG': [{'where': 'non-local', 'equals': 'false'}], 'SECRET_KEY': [{'where': 'non-local', 'min_length': 50, 'not_contains': 'insecure'}], 'STRIPE_SECRET_KEY': [{'where': 'all', 'pattern': 'sk_(test|live)_[A-Za-z0-9]+'}]}
 
 
 class _Checked(BaseSettings):
     model_config = SettingsConfigDict(
         case_sensitive=True, extra="ignore", hide_input_in_errors=True, frozen=True
     )
+
+    ENVSPEC_ENVIRONMENT: Literal['development', 'staging', 'production'] | None = Field(None, description="The environment, as envspec writes it into every artifact.")
 
     @model_validator(mode="after")
     def _rules(self) -> _Checked:
@@ -38,9 +42,12 @@ class _Checked(BaseSettings):
             if isinstance(value, bool):
                 text = "true" if value else "false"
             for rule in rules:
+                if not _applies(rule.get("where", "all"), self.ENVSPEC_ENVIRONMENT):
+                    continue
                 failure = _failure(rule, text)
                 if failure:
-                    problems.append(rule.get("message") or f"{name} {failure}")
+                    scope = "" if rule.get("where", "all") == "all" else f" in {rule['where']}"
+                    problems.append(rule.get("message") or f"{name} {failure}{scope}")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -190,6 +197,19 @@ class MinioSettings(_Checked):
     MINIO_ROOT_USER: str = Field('minio', description='')
 
     MINIO_ROOT_PASSWORD: SecretStr | None = Field(None, description='MinIO admin password (laptops only).')
+
+
+def _applies(where: str, environment: str | None) -> bool:
+    """Whether a rule's scope covers this environment; without one, only ``all`` rules apply."""
+    if where == "all":
+        return True
+    if environment is None:
+        return False
+    if where == "local":
+        return environment in LOCAL_ENVIRONMENTS
+    if where == "non-local":
+        return environment not in LOCAL_ENVIRONMENTS
+    return where == environment
 
 
 def _failure(rule: dict[str, Any], text: str) -> str | None:
