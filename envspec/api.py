@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from envspec import __version__, parity
+from envspec import parity
 from envspec.errors import (
     EnvspecError,
     Problem,
@@ -17,15 +16,16 @@ from envspec.errors import (
     UnknownEnvironmentError,
     did_you_mean,
 )
-from envspec.loader import find_spec_root, load_spec
+from envspec.incremental import RenderOptions, RenderResult, spec_root
+from envspec.loader import load_spec
 from envspec.models import SpecBundle, Variable
 from envspec.render import ENVIRONMENT_RENDERERS, PROJECT_RENDERERS, TARGETS
-from envspec.render.base import Templates, builtin_template_dir
+from envspec.render.base import Templates
 from envspec.render.filters import CannotCarry
 from envspec.resolve import ResolvedEnvironment, SourceMaps, resolve_all
 from envspec.schema import spec_schema
 from envspec.validate import validate_spec
-from envspec.writer import OutputFile, Plan, Scope, apply, plan, unchanged_since
+from envspec.writer import OutputFile, Scope, apply, plan
 
 
 @dataclass(frozen=True)
@@ -40,38 +40,6 @@ class Project:
 
     def environment(self, name: str) -> ResolvedEnvironment:
         return self.environments[select_environment(name, self.environments)]
-
-
-@dataclass(frozen=True)
-class RenderOptions:
-    environments: Sequence[str] = ()
-    all: bool = False
-    targets: Sequence[str] = ()
-    out: Path | None = None
-    check: bool = False
-    force: bool = False
-
-
-@dataclass
-class RenderResult:
-    out: Path
-    environments: list[str]
-    plan: Plan
-    check: bool
-
-
-def spec_root(spec: Path | None) -> Path:
-    """The spec folder: ``spec`` itself, or the closest folder up from here with envspec.yaml."""
-    if spec is not None:
-        if spec.is_file():
-            return spec.parent
-        if not (spec / "envspec.yaml").is_file():
-            raise EnvspecError(f"{spec}: no envspec.yaml in this folder")
-        return spec
-    found = find_spec_root(Path.cwd())
-    if found is None:
-        raise EnvspecError("no envspec.yaml here or in any parent folder (use --spec DIR)")
-    return found
 
 
 def load(spec: Path | None = None) -> Project:
@@ -281,46 +249,6 @@ def render_files(
     if problems:
         raise RenderError(problems)
     return files
-
-
-def render_spec(spec: Path | None, options: RenderOptions) -> RenderResult:
-    """Render from a spec folder, skipping all work when nothing changed since the last render
-    with the same options (the lock records a fingerprint of every input)."""
-    root = spec_root(spec)
-    out = options.out if options.out is not None else root / "build"
-    key = _render_key(options)
-    fingerprint = input_fingerprint(root, key)
-    if not options.force:
-        entries = unchanged_since(out, key, fingerprint)
-        if entries is not None:
-            names = list(dict.fromkeys(e["environment"] for e in entries if e["environment"]))
-            return RenderResult(out, names, Plan(out, verified=len(entries)), options.check)
-    return render(load(root), options, (key, fingerprint))
-
-
-def _render_key(options: RenderOptions) -> str:
-    scope = "all" if options.all else ",".join(sorted(options.environments))
-    return scope + (":" + ",".join(sorted(options.targets)) if options.targets else "")
-
-
-def input_fingerprint(root: Path, key: str) -> str:
-    """SHA-256 of everything a render depends on: the spec folder's files, the built-in
-    templates, envspec's own code and the render's options."""
-    digest = hashlib.sha256(f"envspec {__version__}\0{key}\0".encode())
-    package = Path(__file__).parent
-    folders = [
-        (root, ("envspec.yaml", "environments/*.yaml", "environments/*.yml", "templates/**/*")),
-        (builtin_template_dir(), ("**/*.j2",)),
-        (package, ("**/*.py",)),
-    ]
-    for folder, patterns in folders:
-        for path in sorted(
-            {p for pattern in patterns for p in folder.glob(pattern) if p.is_file()}
-        ):
-            digest.update(f"{path.relative_to(folder)}\0".encode())
-            digest.update(path.read_bytes())
-            digest.update(b"\0")
-    return digest.hexdigest()
 
 
 def render(

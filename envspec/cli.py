@@ -253,9 +253,9 @@ def render(
     if all_ and environments:
         raise click.UsageError("give --env or --all, not both")
     with _boundary():
-        from envspec import api
+        from envspec import incremental
 
-        options = api.RenderOptions(
+        options = incremental.RenderOptions(
             environments=environments,
             all=all_,
             targets=targets,
@@ -263,7 +263,7 @@ def render(
             check=check,
             force=force,
         )
-        result = api.render_spec(_spec(context, spec), options)
+        result = incremental.render(_spec(context, spec), options)
         _report_render(result)
 
 
@@ -401,13 +401,13 @@ def _assignments(values: tuple[str, ...]) -> dict[str, str]:
 def _after_edit(
     context: click.Context, spec: Path | None, changed: list[Path], render: bool
 ) -> None:
-    from envspec import api
+    from envspec import incremental
     from envspec.loader import display_path
 
     for path in changed:
         click.echo(f"edited {display_path(path)}")
     if render:
-        result = api.render_spec(_spec(context, spec), api.RenderOptions(all=True))
+        result = incremental.render(_spec(context, spec), incremental.RenderOptions(all=True))
         _report_render(result)
 
 
@@ -457,12 +457,12 @@ def var_add(
         --set dev=whsec_dev --set prod=vault://shop/prod/stripe#webhook --render
     """
     with _boundary():
-        from envspec import api, edit
+        from envspec import edit, incremental
 
         change = edit.VariableChange(
             name, type_, default, secret, description, _assignments(values), services
         )
-        changed = edit.add_variable(api.spec_root(_spec(context, spec)), change)
+        changed = edit.add_variable(incremental.spec_root(_spec(context, spec)), change)
         _after_edit(context, spec, changed, render_)
 
 
@@ -482,9 +482,11 @@ def var_set(
       envspec var set LOG_LEVEL prod=WARNING staging=INFO
     """
     with _boundary():
-        from envspec import api, edit
+        from envspec import edit, incremental
 
-        changed = edit.set_variable(api.spec_root(_spec(context, spec)), name, _assignments(values))
+        changed = edit.set_variable(
+            incremental.spec_root(_spec(context, spec)), name, _assignments(values)
+        )
         _after_edit(context, spec, changed, render_)
 
 
@@ -501,9 +503,9 @@ def var_rm(context: click.Context, name: str, spec: Path | None, render_: bool) 
       envspec var rm LEGACY_FLAG --render
     """
     with _boundary():
-        from envspec import api, edit
+        from envspec import edit, incremental
 
-        changed = edit.remove_variable(api.spec_root(_spec(context, spec)), name)
+        changed = edit.remove_variable(incremental.spec_root(_spec(context, spec)), name)
         _after_edit(context, spec, changed, render_)
 
 

@@ -215,3 +215,24 @@ def test_generated_settings_applies_rules_in_their_scope(
     monkeypatch.setenv("ENVSPEC_ENVIRONMENT", "nowhere")
     with pytest.raises(ValidationError):
         module.Settings()
+
+
+@pytest.mark.parametrize("mode", ["skeleton", "external-secrets"])
+def test_no_command_prints_a_secret(tmp_path: Path, mode: str) -> None:
+    root = write_spec(tmp_path / "spec", _spec(mode), _overlays())
+    commands = [
+        ["validate"],
+        ["validate", "--format", "json"],
+        ["render", "--all"],
+        ["render", "--all", "--check"],
+        ["diff", "development", "production"],
+        ["diff", "development", "production", "--format", "json"],
+        ["diff", "development", "production", "--format", "markdown"],
+        ["parity", "--format", "json"],
+        ["explain", "API_TOKEN"],
+        ["explain", "DB_PASSWORD", "--format", "json"],
+    ]
+    for command in commands:
+        result = run(*command, "--spec", str(root))
+        assert result.exit_code == 0, (command, result.output)
+        assert LOCAL_CANARY not in result.output, command

@@ -12,7 +12,6 @@ import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +20,7 @@ import yaml
 
 from envspec import __version__
 from envspec.errors import Problem, RenderError, did_you_mean
+from envspec.incremental import builtin_template_dir
 from envspec.loader import display_path
 from envspec.models import Spec
 from envspec.render.filters import FILTERS, CannotCarry, to_yaml
@@ -63,14 +63,6 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
     except OSError:
         return None
     return jinja2.FileSystemBytecodeCache(str(folder))
-
-
-def builtin_template_dir() -> Path:
-    """The built-in templates: package data in a wheel, the repository's folder in a checkout."""
-    packaged = resources.files("envspec").joinpath("templates")
-    if packaged.is_dir():
-        return Path(str(packaged))
-    return Path(__file__).resolve().parents[2] / "templates"
 
 
 class Templates:

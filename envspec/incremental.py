@@ -1,0 +1,102 @@
+"""Render only when something changed: the fast path of ``envspec render`` (and ``--check``).
+
+The lock records a fingerprint of every input of the last render (the spec folder, the built-in
+templates, envspec's own code, the options). When it matches and every file the lock lists is
+exactly as written, nothing can have changed, and the answer needs neither the spec's models nor
+its templates: this module imports neither, and loads the full pipeline only when needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from envspec import __version__
+from envspec.errors import EnvspecError
+from envspec.loader import find_spec_root
+from envspec.writer import Plan, unchanged_since
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    environments: Sequence[str] = ()
+    all: bool = False
+    targets: Sequence[str] = ()
+    out: Path | None = None
+    check: bool = False
+    force: bool = False
+
+
+@dataclass
+class RenderResult:
+    out: Path
+    environments: list[str]
+    plan: Plan
+    check: bool
+
+
+def spec_root(spec: Path | None) -> Path:
+    """The spec folder: ``spec`` itself, or the closest folder up from here with envspec.yaml."""
+    if spec is not None:
+        if spec.is_file():
+            return spec.parent
+        if not (spec / "envspec.yaml").is_file():
+            raise EnvspecError(f"{spec}: no envspec.yaml in this folder")
+        return spec
+    found = find_spec_root(Path.cwd())
+    if found is None:
+        raise EnvspecError("no envspec.yaml here or in any parent folder (use --spec DIR)")
+    return found
+
+
+def builtin_template_dir() -> Path:
+    """The built-in templates: package data in a wheel, the repository's folder in a checkout."""
+    packaged = resources.files("envspec").joinpath("templates")
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[1] / "templates"
+
+
+def render(spec: Path | None, options: RenderOptions) -> RenderResult:
+    """Render from a spec folder, skipping all work when nothing changed since the last render
+    with the same options (the lock records a fingerprint of every input)."""
+    root = spec_root(spec)
+    out = options.out if options.out is not None else root / "build"
+    key = _render_key(options)
+    fingerprint = input_fingerprint(root, key)
+    if not options.force:
+        entries = unchanged_since(out, key, fingerprint)
+        if entries is not None:
+            names = list(dict.fromkeys(e["environment"] for e in entries if e["environment"]))
+            return RenderResult(out, names, Plan(out, verified=len(entries)), options.check)
+    from envspec import api
+
+    return api.render(api.load(root), options, (key, fingerprint))
+
+
+def _render_key(options: RenderOptions) -> str:
+    scope = "all" if options.all else ",".join(sorted(options.environments))
+    return scope + (":" + ",".join(sorted(options.targets)) if options.targets else "")
+
+
+def input_fingerprint(root: Path, key: str) -> str:
+    """SHA-256 of everything a render depends on: the spec folder's files, the built-in
+    templates, envspec's own code and the render's options."""
+    digest = hashlib.sha256(f"envspec {__version__}\0{key}\0".encode())
+    package = Path(__file__).parent
+    folders = [
+        (root, ("envspec.yaml", "environments/*.yaml", "environments/*.yml", "templates/**/*")),
+        (builtin_template_dir(), ("**/*.j2",)),
+        (package, ("**/*.py",)),
+    ]
+    for folder, patterns in folders:
+        for path in sorted(
+            {p for pattern in patterns for p in folder.glob(pattern) if p.is_file()}
+        ):
+            digest.update(f"{path.relative_to(folder)}\0".encode())
+            digest.update(path.read_bytes())
+            digest.update(b"\0")
+    return digest.hexdigest()
