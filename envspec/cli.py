@@ -93,6 +93,14 @@ spec_option = click.option(
     help="Spec folder (default: ENVSPEC_SPEC, [tool.envspec] spec in pyproject.toml, "
     "or the closest folder up from here with an envspec.yaml).",
 )
+report_format_option = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text (a table), json (stable, documented) or markdown (for a pull request).",
+)
 format_option = click.option(
     "--format",
     "output_format",
@@ -300,14 +308,7 @@ def _report_render(result: Any) -> None:
 @click.argument("left", shell_complete=_complete_environment)
 @click.argument("right", shell_complete=_complete_environment)
 @spec_option
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="text (a table), json (stable, documented) or markdown (for a PR).",
-)
+@report_format_option
 @click.pass_context
 def diff_command(
     context: click.Context, left: str, right: str, spec: Path | None, output_format: str
@@ -331,14 +332,7 @@ def diff_command(
 
 @cli.command("parity")
 @spec_option
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="text (a table), json or markdown.",
-)
+@report_format_option
 @click.option(
     "--min-score", type=click.FloatRange(0, 100), help="Exit 1 below this score (CI gate)."
 )
@@ -385,7 +379,12 @@ def explain(context: click.Context, name: str, spec: Path | None, output_format:
 
 @cli.group()
 def var() -> None:
-    """Add, change or remove a variable in the spec, in place (comments and layout kept)."""
+    """Add, change or remove a variable in the spec, in place (comments and layout kept).
+
+    \b
+    Example:
+      envspec var add FEATURE_X --type bool --default false --set prod=true --render
+    """
 
 
 def _assignments(values: tuple[str, ...]) -> dict[str, str]:
@@ -562,7 +561,12 @@ def init(
 
 @cli.command()
 def schema() -> None:
-    """Print the spec's JSON Schema (for editors; also under schema/)."""
+    """Print the spec's JSON Schema (for editors; also under schema/).
+
+    \b
+    Example:
+      envspec schema > envspec.schema.json
+    """
     from envspec.schema import spec_schema
 
     click.echo(spec_schema(), nl=False)

@@ -11,7 +11,7 @@ import io
 import json
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from envspec.parity import Difference, Matrix
 
@@ -55,19 +55,25 @@ def _markdown(left: str, right: str, differences: list[Difference]) -> str:
 
 
 def _text(left: str, right: str, differences: list[Difference]) -> str:
-    from rich.console import Console
     from rich.table import Table
 
     colours = {"expected": "dim", "declared": "cyan", "undeclared": "bold red"}
     table = Table("path", left, right, "status", title=f"{left} vs {right}")
     for d in differences:
         table.add_row(d.path, d.left, d.right, _status(d), style=colours[d.status])
+    undeclared = sum(d.status == "undeclared" for d in differences)
+    return _printed(table, f"{len(differences)} differences, {undeclared} undeclared")
+
+
+def _printed(table: Any, footer: str) -> str:
+    """A rich table and a footer line as text: coloured on a terminal unless NO_COLOR is set."""
+    from rich.console import Console
+
     buffer = io.StringIO()
     colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    console = Console(file=buffer, force_terminal=colour, no_color=not colour, width=160)
+    console = Console(file=buffer, force_terminal=colour, no_color=not colour, width=180)
     console.print(table)
-    undeclared = sum(d.status == "undeclared" for d in differences)
-    console.print(f"{len(differences)} differences, {undeclared} undeclared")
+    console.print(footer)
     return buffer.getvalue()
 
 
@@ -102,19 +108,15 @@ def render_matrix(matrix: Matrix, output_format: str) -> str:
             f"\nParity score: **{matrix.score}%** (components identical in every environment)"
         )
         return "\n".join(lines) + "\n"
-    from rich.console import Console
     from rich.table import Table
 
     colours = {"same": "", "expected": "dim", "declared": "cyan", "undeclared": "bold red"}
     table = Table(*headers, title="parity matrix")
     for row in matrix.rows:
         table.add_row(row.component, *row.cells, row.verdict, style=colours[row.verdict])
-    buffer = io.StringIO()
-    colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    console = Console(file=buffer, force_terminal=colour, no_color=not colour, width=180)
-    console.print(table)
-    console.print(f"parity score: {matrix.score}% (components identical in every environment)")
-    return buffer.getvalue()
+    return _printed(
+        table, f"parity score: {matrix.score}% (components identical in every environment)"
+    )
 
 
 def render_explanation(explanation: Explanation, output_format: str) -> str:
