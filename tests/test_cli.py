@@ -96,3 +96,24 @@ def test_bash_completion(line: str, expected: list[str]) -> None:
         check=True,
     )
     assert result.stdout.split() == expected
+
+
+def test_defaults_from_pyproject_and_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    write_spec(project / "deploy", minimal())
+    (project / "pyproject.toml").write_text(
+        '[tool.envspec]\nspec = "deploy"\nout = "dist/config"\n'
+    )
+    (project / "src").mkdir()
+    monkeypatch.chdir(project / "src")
+    result = run("render", "--env", "dev")
+    assert result.exit_code == 0, result.output
+    assert (project / "dist" / "config" / "development" / ".env.development").is_file()
+    other = write_spec(tmp_path / "other", minimal())
+    monkeypatch.setenv("ENVSPEC_SPEC", str(other))
+    monkeypatch.setenv("ENVSPEC_OUT", str(tmp_path / "elsewhere"))
+    result = run("render", "--env", "prod")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "elsewhere" / "production" / "kubernetes" / "kustomization.yaml").is_file()
