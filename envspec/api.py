@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +23,6 @@ from envspec.loader import load_spec
 from envspec.models import SpecBundle, Variable
 from envspec.render import ENVIRONMENT_RENDERERS, PROJECT_RENDERERS, TARGETS
 from envspec.render.base import Templates
-from envspec.render.filters import CannotCarry
 from envspec.resolve import ResolvedEnvironment, SourceMaps, resolve_all
 from envspec.schema import spec_schema
 from envspec.validate import validate_spec
@@ -225,30 +226,66 @@ def render_files(
         )
     templates = Templates(project.templates_dir)
     problems = templates.unknown_overrides()
+    jobs: list[tuple[str | None, str]] = [
+        (name, target)
+        for name in environments
+        for target in project.environments[name].config.targets
+        if not targets or target in targets
+    ]
+    jobs += [(None, target) for target in PROJECT_RENDERERS if not targets or target in targets]
     files: list[OutputFile] = []
-    for name in environments:
-        environment = project.environments[name]
-        for target_name in environment.config.targets:
-            if targets and target_name not in targets:
-                continue
-            try:
-                rendered = ENVIRONMENT_RENDERERS[target_name].render(environment, templates)
-                files.extend(OutputFile(f.path, f.content, name, target_name) for f in rendered)
-            except RenderError as error:
-                problems.extend(error.problems)
-    for target, renderer in PROJECT_RENDERERS.items():
-        if targets and target not in targets:
-            continue
-        try:
-            rendered = renderer.render(project.bundle.base, project.environments, templates)
-            files.extend(OutputFile(f.path, f.content, None, target) for f in rendered)
-        except RenderError as error:
-            problems.extend(error.problems)
-        except CannotCarry as error:  # pragma: no cover - renderers check values first
-            raise EnvspecError(str(error)) from None
+    for rendered, found in _run_jobs(project, templates, jobs, environments):
+        files.extend(rendered)
+        problems.extend(found)
     if problems:
         raise RenderError(problems)
     return files
+
+
+PARALLEL_THRESHOLD = 20_000
+_FORKED: dict[str, tuple[Project, Templates]] = {}
+
+
+def _run_jobs(
+    project: Project,
+    templates: Templates,
+    jobs: list[tuple[str | None, str]],
+    environments: Sequence[str],
+) -> Iterator[tuple[list[OutputFile], list[Problem]]]:
+    """Each job's files and problems, in job order. Large specs render in two forked workers
+    (the work is independent per target); ``ENVSPEC_JOBS=1`` keeps everything in one process."""
+    size = sum(len(project.environments[name].variables) for name in environments)
+    workers = min(2, os.cpu_count() or 1, len(jobs))
+    if size < PARALLEL_THRESHOLD or workers < 2 or os.environ.get("ENVSPEC_JOBS") == "1":
+        for job in jobs:
+            yield _render_job(project, templates, job)
+        return
+    _FORKED["state"] = (project, templates)  # inherited by the forked workers, not pickled
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            yield from pool.imap(_forked_job, jobs, chunksize=1)
+    finally:
+        _FORKED.clear()
+
+
+def _forked_job(job: tuple[str | None, str]) -> tuple[list[OutputFile], list[Problem]]:
+    return _render_job(*_FORKED["state"], job)
+
+
+def _render_job(
+    project: Project, templates: Templates, job: tuple[str | None, str]
+) -> tuple[list[OutputFile], list[Problem]]:
+    name, target = job
+    try:
+        if name is None:
+            rendered = PROJECT_RENDERERS[target].render(
+                project.bundle.base, project.environments, templates
+            )
+        else:
+            rendered = ENVIRONMENT_RENDERERS[target].render(project.environments[name], templates)
+        return [OutputFile(f.path, f.content, name, target) for f in rendered], []
+    except RenderError as error:
+        return [], list(error.problems)
 
 
 def render(

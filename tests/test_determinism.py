@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import REPO
+import pytest
+
+from envspec import api
+from envspec.errors import RenderError
+from tests.helpers import REPO, minimal, write_spec
 
 
 def _render(out: Path, seed: str, locale: str, zone: str) -> dict[str, bytes]:
@@ -46,3 +50,25 @@ def test_same_bytes_in_two_processes(tmp_path: Path) -> None:
     second = _render(tmp_path / "b", "4242", "C", "Pacific/Kiritimati")
     assert first.keys() == second.keys()
     assert first == second
+
+
+def test_parallel_rendering_gives_the_same_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    project = api.load(REPO)
+    names = list(project.environments)
+    monkeypatch.setenv("ENVSPEC_JOBS", "1")
+    serial = api.render_files(project, names, ())
+    monkeypatch.delenv("ENVSPEC_JOBS")
+    monkeypatch.setattr(api, "PARALLEL_THRESHOLD", 0)
+    parallel = api.render_files(project, names, ())
+    assert parallel == serial
+
+
+def test_parallel_rendering_reports_problems(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = minimal(variables={"BROKEN": {"default": "a${b}", "description": "x"}})
+    project = api.load(write_spec(tmp_path / "spec", spec))
+    monkeypatch.setattr(api, "PARALLEL_THRESHOLD", 0)
+    with pytest.raises(RenderError) as error:
+        api.render_files(project, list(project.environments), ())
+    assert [p.path for p in error.value.problems] == ["variables.BROKEN"]
