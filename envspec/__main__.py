@@ -1,3 +1,3 @@
-from envspec.cli import main
+from envspec.entry import main
 
 main()

@@ -19,6 +19,17 @@ def test_version() -> None:
     result = run("--version")
     assert result.exit_code == 0
     assert result.output == f"envspec, version {__version__}\n"
+    script = subprocess.run(
+        [sys.executable, "-m", "envspec", "--version"], capture_output=True, text=True, check=True
+    )
+    assert script.stdout == result.output, "the console script's fast answer matches click's"
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, envspec.entry; print('click' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout == "False\n"
 
 
 def test_committed_schema_is_current() -> None:
