@@ -60,18 +60,12 @@ class _Context:
 
 def _names(context: click.Context, section: str, incomplete: str) -> list[CompletionItem]:
     """Names under ``section`` of the spec, for shell completion; nothing when it cannot load."""
-    from envspec.errors import EnvspecError
-    from envspec.loader import BASE_FILE, find_spec_root, load_yaml_text
+    from envspec.loader import find_spec_root, section_names
 
     spec = context.params.get("spec") or context.ensure_object(_Context).default("spec")
-    root = spec if spec is not None else find_spec_root(Path.cwd())
-    try:
-        assert root is not None
-        data = load_yaml_text((Path(root) / BASE_FILE).read_text(encoding="utf-8"), BASE_FILE).data
-    except (AssertionError, OSError, EnvspecError):
-        return []
-    names = data.get(section) if isinstance(data.get(section), dict) else {}
-    return [CompletionItem(name) for name in names or {} if name.startswith(incomplete)]
+    root = Path(spec) if spec is not None else find_spec_root(Path.cwd())
+    names = section_names(root, section) if root is not None else []
+    return [CompletionItem(name) for name in names if name.startswith(incomplete)]
 
 
 def _complete_environment(

@@ -186,6 +186,7 @@ def _scalar(value: Any) -> str:
 
 class _Editor:
     def __init__(self, root: Path) -> None:
+        api.load(root)  # report problems of the spec as it is, positioned, before editing it
         self.root = root
         self.base = _Text(root / BASE_FILE)
         self.overlays: dict[str, _Text] = {}

@@ -22,7 +22,7 @@ import yaml
 from dotenv import dotenv_values
 
 from envspec.errors import EnvspecError
-from envspec.models import VARIABLE_NAME
+from envspec.models import VARIABLE_NAME, dns_label
 from envspec.render.filters import to_yaml
 
 SCHEMA_FILE = "envspec.schema.json"
@@ -47,7 +47,7 @@ _MAPPED = {
 
 
 def project_name(folder: Path) -> str:
-    return _dns(folder.resolve().name) or "app"
+    return dns_label(folder.resolve().name) or "app"
 
 
 def starter(project: str) -> dict[str, str]:
@@ -105,18 +105,23 @@ def from_compose(
     """
     try:
         data = yaml.safe_load(compose.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise EnvspecError(f"{compose}: cannot read it as a compose file ({error})") from None
+    except OSError as error:
+        raise EnvspecError(f"{compose}: cannot read it ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or "not YAML"
+        raise EnvspecError(f"{compose}{where}: not a compose file: {problem}") from None
     if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
         raise EnvspecError(f"{compose}: no 'services' mapping")
     environments = _environments(compose, env_files)
-    name = _dns(project or str(data.get("name") or compose.resolve().parent.name)) or "app"
+    name = dns_label(project or str(data.get("name") or compose.resolve().parent.name)) or "app"
     named_volumes = set(data.get("volumes") or {})
     variables: dict[str, _Variable] = {}
     services: dict[str, Any] = {}
     for service_name, service in data["services"].items():
-        services[_dns(service_name)] = _service(
-            f"{name}/{_dns(service_name)}",
+        services[dns_label(service_name)] = _service(
+            f"{name}/{dns_label(service_name)}",
             service or {},
             environments=environments,
             named_volumes=named_volumes,
@@ -133,7 +138,7 @@ def _environments(compose: Path, env_files: list[Path]) -> dict[str, dict[str, s
     environments: dict[str, dict[str, str]] = {}
     for index, path in enumerate(env_files):
         suffix = path.name.removeprefix(".env").lstrip(".")
-        environment = "development" if index == 0 else _dns(suffix or path.stem)
+        environment = "development" if index == 0 else dns_label(suffix or path.stem)
         if not path.is_file():
             raise EnvspecError(f"{path}: no such .env file")
         values = dotenv_values(path, interpolate=False)
@@ -177,7 +182,7 @@ def _service(
         result["ports"] = ports
     depends = service.get("depends_on") or []
     if depends:
-        result["depends_on"] = [_dns(str(d)) for d in depends]
+        result["depends_on"] = [dns_label(str(d)) for d in depends]
     check = _healthcheck(service.get("healthcheck"))
     if check:
         result["healthcheck"] = check
@@ -398,8 +403,3 @@ def _files(
     for name, values in overlays.items():
         files[f"environments/{name}.yaml"] = overlay_header + to_yaml({"variables": values})
     return files
-
-
-def _dns(name: str) -> str:
-    cleaned = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
-    return cleaned[:63].strip("-")

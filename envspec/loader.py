@@ -95,6 +95,16 @@ def load_spec(root: Path) -> RawSpec:
     return RawSpec(root, base, overlays, templates if templates.is_dir() else None)
 
 
+def section_names(root: Path, section: str) -> list[str]:
+    """Names under a top-level ``section`` of ``root``'s envspec.yaml; none if it cannot load."""
+    try:
+        data = load_yaml_text((root / BASE_FILE).read_text(encoding="utf-8"), BASE_FILE).data
+    except (OSError, SpecError):
+        return []
+    names = data.get(section)
+    return list(names) if isinstance(names, dict) else []
+
+
 def load_yaml_text(text: str, file: str) -> Document:
     """Parse one YAML document given as text (used for in-memory specs and tests)."""
     problems: list[Problem] = []

@@ -32,6 +32,13 @@ ENVIRONMENT_TARGETS = ("dotenv", "compose", "kubernetes")
 FLOATING_TAGS = frozenset({"latest"})
 
 DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
+
+
+def dns_label(name: str) -> str:
+    """``name`` made a DNS-1123 label: lowercase, other characters as '-', at most 63."""
+    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63].strip("-")
+
+
 VariableName = Annotated[str, StringConstraints(pattern=VARIABLE_NAME)]
 TargetName = Literal["dotenv", "compose", "kubernetes"]
 VariableType = Literal["str", "int", "float", "bool", "url", "enum", "list"]

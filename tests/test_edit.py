@@ -132,3 +132,16 @@ def test_edit_errors(shop: Path, args: list[str], message: str) -> None:
     assert result.exit_code == 1
     assert message in result.output
     assert _texts(shop) == before
+
+
+def test_edit_of_a_broken_spec_reports_its_problems(shop: Path) -> None:
+    base = shop / "envspec.yaml"
+    base.write_text(base.read_text().replace("project: shop", "project: shop\nproject: twice"))
+    before = _texts(shop)
+    result = run("var", "add", "NEW", "--default", "1", "--spec", str(shop))
+    assert result.exit_code == 1
+    assert "envspec.yaml:5:1: project: duplicate key 'project' (first defined at line 4)" in (
+        result.output
+    )
+    assert "internal error" not in result.output
+    assert _texts(shop) == before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,3 +109,24 @@ def test_all_problems_in_one_run_sorted(tmp_path: Path) -> None:
     positions = [tuple(int(part) for part in line.split(":")[1:3]) for line in lines]
     assert positions == sorted(positions)
     assert "2 problems found" in result.stderr
+
+
+def test_invalid_yaml_from_a_user_template_does_not_echo_values(tmp_path: Path) -> None:
+    spec = minimal(variables={"TOKEN": {"secret": True}})
+    spec["environments"]["development"]["targets"] = ["kubernetes"]
+    overlays: dict[str, dict[str, Any]] = {
+        "development": {"variables": {"TOKEN": "canary-template-5e1f"}},
+        "production": {"variables": {"TOKEN": {"secret": "vault://app#token"}}},
+    }
+    root = write_spec(tmp_path / "spec", spec, overlays)
+    (root / "templates" / "kubernetes").mkdir(parents=True)
+    (root / "templates" / "kubernetes" / "secret.yaml.j2").write_text(
+        "stringData:\n{% for key, value in data.items() %}\n"
+        "  {{ key }}: {{ value }} : x\n{% endfor %}\n"
+    )
+    result = run("render", "--all", "--spec", str(root))
+    assert result.exit_code == 1
+    assert (
+        "templates/kubernetes/secret.yaml.j2:1:1: template: renders invalid YAML" in result.output
+    )
+    assert "canary" not in result.output

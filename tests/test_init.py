@@ -110,3 +110,36 @@ def test_import_errors(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "no 'services' mapping" in result.output
     assert not (tmp_path / "spec" / "envspec.yaml").exists()
     assert run("init", "--env-file", ".env").exit_code == 2
+
+
+def test_import_that_needs_attention_says_what(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "docker-compose.yml").write_text("services:\n  cache:\n    image: redis\n")
+    (source / ".env").write_text("")
+    (source / ".env.production").write_text("")
+    result = run(
+        "init",
+        "--spec",
+        str(tmp_path / "spec"),
+        "--from-compose",
+        str(source / "docker-compose.yml"),
+        "--env-file",
+        str(source / ".env"),
+        "--env-file",
+        str(source / ".env.production"),
+    )
+    assert result.exit_code == 1
+    assert "services.cache: no version in non-local environment 'production'" in result.output
+    assert "the spec was written; fix the problems above" in result.output
+    assert (tmp_path / "spec" / "envspec.yaml").is_file()
+
+
+def test_unreadable_compose_file_does_not_echo_its_lines(tmp_path: Path) -> None:
+    (tmp_path / "bad.yml").write_text('services:\n  app:\n    environment: {K: "canary-9a" : x}\n')
+    result = run(
+        "init", "--spec", str(tmp_path / "spec"), "--from-compose", str(tmp_path / "bad.yml")
+    )
+    assert result.exit_code == 1
+    assert "bad.yml:3:" in result.output and "not a compose file" in result.output
+    assert "canary" not in result.output

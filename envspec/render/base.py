@@ -138,11 +138,7 @@ class Templates:
         try:
             data = yaml.load(text, Loader=_YamlLoader)
         except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            line = mark.line + 1 if mark else 1
-            raise RenderError(
-                [self._problem(name, 1, f"renders invalid YAML (output line {line}): {error}")]
-            ) from None
+            raise RenderError([self._problem(name, 1, _yaml_problem(error, "renders"))]) from None
         return to_yaml(change(data) if change is not None else data)
 
     def is_override(self, name: str) -> bool:
@@ -172,6 +168,14 @@ try:
     from yaml import CSafeLoader as _YamlLoader
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml import SafeLoader as _YamlLoader  # type: ignore[assignment]
+
+
+def _yaml_problem(error: yaml.YAMLError, verb: str) -> str:
+    """What went wrong and where, without PyYAML's snippet of the line (it may hold a secret)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or "not YAML"
+    where = f" (output line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    return f"{verb} invalid YAML{where}: {problem}"
 
 
 def merging(patch: Mapping[str, Any] | None) -> Callable[[Any], Any] | None:

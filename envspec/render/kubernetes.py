@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from envspec.errors import Problem, RenderError
-from envspec.models import ENVIRONMENT_VARIABLE, Autoscale, KubernetesPatch
+from envspec.models import ENVIRONMENT_VARIABLE, Autoscale, KubernetesPatch, dns_label
 from envspec.render._common import check_values, yaml_header
 from envspec.render.base import RenderedFile, Templates, merging
 from envspec.render.filters import kubernetes_value
@@ -169,7 +168,7 @@ class _Builder:
             )
         volumes = service.spec.volumes or {}
         claims = [
-            Mount(_dns(name), volume.path, f"{service.name}-{_dns(name)}")
+            Mount(dns_label(name), volume.path, f"{service.name}-{dns_label(name)}")
             for name, volume in volumes.items()
         ]
         for mount, volume in zip(claims, volumes.values(), strict=True):
@@ -246,11 +245,6 @@ def _patching(patch: KubernetesPatch) -> Callable[[Any], Any] | None:
         return deployment
 
     return change
-
-
-def _dns(name: str) -> str:
-    """A volume name as a DNS-1123 label (Kubernetes volume and claim names)."""
-    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
 
 
 def _resources(service: ResolvedService) -> dict[str, dict[str, str]]:
