@@ -81,10 +81,12 @@ def test_layout(example: Path) -> None:
         "development/docker-compose.yaml",
         "production/kubernetes/kustomization.yaml",
         "production/kubernetes/externalsecret.yaml",
-        "production/kubernetes/backend-hpa.yaml",
+        "production/kubernetes/services/backend.yaml",
         "staging/kubernetes/secret.yaml",
     } <= names
-    assert not any(name.startswith("production/kubernetes/postgres") for name in names), "external"
+    assert not any(name.startswith("production/kubernetes/services/postgres") for name in names), (
+        "external"
+    )
     assert not any("minio" in name for name in names if name.startswith("staging")), "dev-only"
 
 

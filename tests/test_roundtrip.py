@@ -128,9 +128,12 @@ def _check_yaml(folder: Path, values: list[str]) -> None:
 
 def _check_kubernetes(folder: Path, values: list[str]) -> None:
     expected = _expected(values)
-    text = (folder / "kubernetes" / "web-configmap.yaml").read_text(encoding="utf-8")
-    assert yaml.safe_load(text)["data"] == expected, "YAML 1.1 (PyYAML)"
-    assert dict(YAML(typ="safe", pure=True).load(text)["data"]) == expected, "YAML 1.2 (ruamel)"
+    text = (folder / "kubernetes" / "services" / "web.yaml").read_text(encoding="utf-8")
+    config_map = next(yaml.safe_load_all(text))
+    assert config_map["kind"] == "ConfigMap"
+    assert config_map["data"] == expected, "YAML 1.1 (PyYAML)"
+    first = next(iter(YAML(typ="safe", pure=True).load_all(text)))
+    assert dict(first["data"]) == expected, "YAML 1.2 (ruamel)"
     documents = kustomize(folder / "kubernetes")
     config = next(d for d in documents if d["kind"] == "ConfigMap")
     assert config["data"] == expected, "kubectl kustomize"

@@ -1,4 +1,6 @@
-"""``<env>/kubernetes/``: one file per document, and a kustomization that builds them all.
+"""``<env>/kubernetes/``: the environment-wide documents (Namespace, Secret skeleton or
+ExternalSecret), ``services/<svc>.yaml`` with each deployed service's documents (ConfigMap, claims,
+Deployment, Service, autoscaler), and a kustomization that builds them all.
 
 Non-secret variables reach a pod through its service's ConfigMap (``envFrom``); secret variables
 through ``secretKeyRef``: to the environment's Secret skeleton or ExternalSecret target, or, for a
@@ -100,7 +102,7 @@ class _Builder:
                 references=plan.external,
             )
         for service in self.environment.deployed:
-            documents.update(self._service(service, plan))
+            documents[f"services/{service.name}.yaml"] = "---\n".join(self._service(service, plan))
         names = sorted(documents)
         kustomization = self._yaml(
             "kubernetes/kustomization.yaml.j2", namespace=self.namespace, resources=names
@@ -146,7 +148,8 @@ class _Builder:
             raise RenderError([_mixed_backends(self.environment, backends)])
         return SecretPlan(refs, skeleton, skeleton_references, external)
 
-    def _service(self, service: ResolvedService, plan: SecretPlan) -> dict[str, str]:
+    def _service(self, service: ResolvedService, plan: SecretPlan) -> list[str]:
+        """The service's documents, in the order they are applied."""
         labels = self._labels(service)
         selector = {
             key: labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance")
@@ -156,15 +159,17 @@ class _Builder:
         data: dict[str, str] = {ENVIRONMENT_VARIABLE: self.environment.name} if variables else {}
         data.update((v.name, v.value) for v in variables if not v.sensitive and v.value is not None)
         secret_refs = {v.name: plan.refs[v.name] for v in variables if v.sensitive}
-        documents: dict[str, str] = {}
+        documents: list[str] = []
         config_map = f"{service.name}-config" if data else None
         if config_map:
-            documents[f"{service.name}-configmap.yaml"] = self._yaml(
-                "kubernetes/configmap.yaml.j2",
-                name=config_map,
-                namespace=self.namespace,
-                labels=labels,
-                data=data,
+            documents.append(
+                self._yaml(
+                    "kubernetes/configmap.yaml.j2",
+                    name=config_map,
+                    namespace=self.namespace,
+                    labels=labels,
+                    data=data,
+                )
             )
         volumes = service.spec.volumes or {}
         claims = [
@@ -172,45 +177,52 @@ class _Builder:
             for name, volume in volumes.items()
         ]
         for mount, volume in zip(claims, volumes.values(), strict=True):
-            documents[f"{service.name}-pvc-{mount.name}.yaml"] = self._yaml(
-                "kubernetes/pvc.yaml.j2",
-                name=mount.claim,
-                namespace=self.namespace,
-                labels=labels,
-                volume=volume,
+            documents.append(
+                self._yaml(
+                    "kubernetes/pvc.yaml.j2",
+                    name=mount.claim,
+                    namespace=self.namespace,
+                    labels=labels,
+                    volume=volume,
+                )
             )
         autoscale = service.spec.replicas if isinstance(service.spec.replicas, Autoscale) else None
-        deployment = self._yaml(
-            "kubernetes/deployment.yaml.j2",
-            _patching(patch) if patch is not None else None,
-            service=service,
-            namespace=self.namespace,
-            labels=labels,
-            selector=selector,
-            autoscale=autoscale,
-            checksum=_checksum(data, secret_refs, variables),
-            config_map=config_map,
-            secret_refs=secret_refs,
-            resources=_resources(service),
-            claims=claims,
-        )
-        documents[f"{service.name}-deployment.yaml"] = deployment
-        if service.spec.ports:
-            documents[f"{service.name}-service.yaml"] = self._yaml(
-                "kubernetes/service.yaml.j2",
-                merging(patch.service if patch else None),
+        documents.append(
+            self._yaml(
+                "kubernetes/deployment.yaml.j2",
+                _patching(patch) if patch is not None else None,
                 service=service,
                 namespace=self.namespace,
                 labels=labels,
                 selector=selector,
+                autoscale=autoscale,
+                checksum=_checksum(data, secret_refs, variables),
+                config_map=config_map,
+                secret_refs=secret_refs,
+                resources=_resources(service),
+                claims=claims,
+            )
+        )
+        if service.spec.ports:
+            documents.append(
+                self._yaml(
+                    "kubernetes/service.yaml.j2",
+                    merging(patch.service if patch else None),
+                    service=service,
+                    namespace=self.namespace,
+                    labels=labels,
+                    selector=selector,
+                )
             )
         if autoscale is not None:
-            documents[f"{service.name}-hpa.yaml"] = self._yaml(
-                "kubernetes/hpa.yaml.j2",
-                service=service,
-                namespace=self.namespace,
-                labels=labels,
-                autoscale=autoscale,
+            documents.append(
+                self._yaml(
+                    "kubernetes/hpa.yaml.j2",
+                    service=service,
+                    namespace=self.namespace,
+                    labels=labels,
+                    autoscale=autoscale,
+                )
             )
         return documents
 
