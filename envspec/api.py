@@ -70,7 +70,9 @@ def select_environment(name: str, known: Iterable[str]) -> str:
 
 def validate(project: Project) -> list[Problem]:
     """Check what loading does not: parity and that every artifact renders. Returns warnings."""
-    differences = parity.all_differences(project.environments, project.bundle.base.parity)
+    differences = parity.all_differences(
+        project.environments, project.bundle.base.parity, judged=True
+    )
     problems = parity.check(differences, project.sources)
     if problems:
         raise SpecError(problems)
