@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from envspec import cache
 from envspec.errors import Problem, SpecError
 from envspec.location import Position, SourceMap, SpecPath, dotted
 
@@ -154,7 +155,7 @@ def _parse(text: str, file: str, problems: list[Problem]) -> Document | None:
         return None
     source = SourceMap(file)
     try:
-        documents = _FastBuilder().documents(text)
+        documents = cache.parsed(text, _fast_documents, Path(__file__).read_bytes())
     except (_AbortError, yaml.YAMLError):
         return _parse_recording(text, file, problems)
 
@@ -163,6 +164,10 @@ def _parse(text: str, file: str, problems: list[Problem]) -> Document | None:
 
     source.reader = read_positions
     return _document(documents, file, source, problems)
+
+
+def _fast_documents(text: str) -> list[tuple[Any, tuple[int, int]]]:
+    return _FastBuilder().documents(text)
 
 
 def _parse_recording(text: str, file: str, problems: list[Problem]) -> Document | None:

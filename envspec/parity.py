@@ -112,9 +112,7 @@ def _service_differences(
                 yield Difference(f"services.{name}.{field}", x, y, "expected")
 
 
-def _judged_names(
-    a: ResolvedEnvironment, b: ResolvedEnvironment, policy: ParityPolicy
-) -> set[str]:
+def _judged_names(a: ResolvedEnvironment, b: ResolvedEnvironment, policy: ParityPolicy) -> set[str]:
     names = a.variables.keys() ^ b.variables.keys()
     if policy.strict_values:
         names |= {

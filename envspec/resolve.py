@@ -169,16 +169,23 @@ class _Context:
             Problem(position.file, position.line, position.column, dotted(path), message)
         )
 
-    def _origin(self, in_overlay: bool, path: SpecPath) -> Origin:
-        source = self.sources.overlay(self.name) if in_overlay else self.sources.base
-        assert source is not None
-        return Origin(source, path)
-
     def variables(self, overlay: Overlay) -> Iterator[tuple[str, ResolvedVariable]]:
+        base_source = self.sources.base
+        overlay_source = self.sources.overlay(self.name)
+        values = overlay.variables
+        defaults = self.defaults
+        local = self.config.local
         for name, variable in self.spec.variables.items():
-            in_overlay = name in overlay.variables
-            raw = overlay.variables[name] if in_overlay else variable.default
-            path: SpecPath = ("variables", name) if in_overlay else ("variables", name, "default")
+            raw = values.get(name)
+            in_overlay = raw is not None or name in values
+            if in_overlay:
+                path: SpecPath = ("variables", name)
+                assert overlay_source is not None
+                origin = Origin(overlay_source, path)
+            else:
+                raw = variable.default
+                path = ("variables", name, "default")
+                origin = Origin(base_source, path)
             if raw is None:
                 if variable.is_required:
                     self._problem(
@@ -188,11 +195,10 @@ class _Context:
                         f"environments/{self.name}.yaml",
                     )
                 continue
-            origin = self._origin(in_overlay, path)
             if isinstance(raw, SecretSource):
                 yield name, ResolvedVariable(name, variable, None, raw.secret, origin)
                 continue
-            if variable.secret and not self.config.local:
+            if variable.secret and not local:
                 self._problem(
                     in_overlay,
                     path,
@@ -200,14 +206,15 @@ class _Context:
                     f"and '{self.name}' is not local; use {{secret: \"<backend>://<path>\"}}",
                 )
                 continue
-            text = None if in_overlay else self.defaults.get(name)
+            text = None if in_overlay else defaults.get(name)
             if text is None:
                 text = self._typed(variable, name, raw, in_overlay, path)
                 if text is None:
                     continue
                 if not in_overlay:
-                    self.defaults[name] = text
-            self._check_rules(variable, name, text, in_overlay, path)
+                    defaults[name] = text
+            if variable.rules:
+                self._check_rules(variable, name, text, in_overlay, path)
             yield name, ResolvedVariable(name, variable, text, None, origin)
 
     def _typed(

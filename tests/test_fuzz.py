@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -62,11 +60,8 @@ def test_validate_never_crashes(
     (root / "envspec.yaml").write_text(base, encoding="utf-8", errors="surrogatepass")
     (root / "environments").mkdir()
     (root / "environments" / "production.yaml").write_text(overlay, encoding="utf-8")
-    started = time.perf_counter()
     result = run("validate", "--spec", str(root))
-    elapsed = time.perf_counter() - started
     assert result.exit_code in (0, 1), result.output
     assert "Traceback" not in result.output and "internal error" not in result.output
     if result.exit_code == 1:
         assert result.stderr.strip()
-    assert elapsed < 1.0

@@ -7,7 +7,6 @@ any built-in template of the same name.
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -18,7 +17,7 @@ from typing import Any, Protocol
 import jinja2
 import yaml
 
-from envspec import __version__
+from envspec import cache
 from envspec.errors import Problem, RenderError, did_you_mean
 from envspec.incremental import builtin_template_dir
 from envspec.loader import display_path
@@ -52,17 +51,10 @@ class ProjectRenderer(Protocol):
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
-    """Compiled templates kept in the user's cache folder (keyed by each template's source), so
-    a run does not compile templates again; ``ENVSPEC_NO_CACHE=1`` turns it off."""
-    if os.environ.get("ENVSPEC_NO_CACHE"):
-        return None
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    folder = root / "envspec" / f"templates-{__version__}"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return jinja2.FileSystemBytecodeCache(str(folder))
+    """Compiled templates kept in envspec's cache folder (keyed by each template's source), so a
+    run does not compile templates again."""
+    folder = cache.folder("templates")
+    return jinja2.FileSystemBytecodeCache(str(folder)) if folder is not None else None
 
 
 class Templates:

@@ -1,0 +1,105 @@
+"""The cache of parsed large spec files: the same data as a fresh parse, keyed by content, never
+trusted when damaged, bounded, private, and off with ENVSPEC_NO_CACHE."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from envspec import cache, loader
+from tests.helpers import minimal, run, write_spec
+
+
+@pytest.fixture
+def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "cache-home"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    monkeypatch.delenv("ENVSPEC_NO_CACHE", raising=False)
+    return home
+
+
+def _entries(home: Path) -> list[Path]:
+    return sorted((home / "envspec").glob("parsed-*/*"))
+
+
+def _large_spec(root: Path, greeting: str = "hello") -> Path:
+    variables: dict[str, Any] = {
+        f"SETTING_{index}": {"default": f"value {index}", "description": "x" * 40}
+        for index in range(4000)
+    }
+    variables["GREETING"] = {"default": greeting}
+    write_spec(root, minimal(variables=variables), {"production": {"variables": {}}})
+    assert (root / "envspec.yaml").stat().st_size >= cache.PARSED_MIN_BYTES
+    return root
+
+
+def _fresh(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    with monkeypatch.context() as patched:
+        patched.setenv("ENVSPEC_NO_CACHE", "1")
+        return loader.load_spec(root).base.data
+
+
+def test_a_cached_parse_equals_a_fresh_one(
+    tmp_path: Path, cache_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _large_spec(tmp_path / "spec")
+    first = loader.load_spec(root).base.data
+    [entry] = _entries(cache_home)
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o600
+    assert stat.S_IMODE(entry.parent.stat().st_mode) == 0o700
+    second = loader.load_spec(root).base.data
+    assert first == second == _fresh(root, monkeypatch)
+    assert _entries(cache_home) == [entry], "read back, not parsed and stored again"
+
+
+def test_a_changed_file_is_parsed_again(tmp_path: Path, cache_home: Path) -> None:
+    root = _large_spec(tmp_path / "spec")
+    assert run("validate", "--spec", str(root)).exit_code == 0
+    _large_spec(root, greeting="changed")
+    assert loader.load_spec(root).base.data["variables"]["GREETING"]["default"] == "changed"
+    assert len(_entries(cache_home)) == 2
+
+
+def test_a_damaged_entry_is_ignored_and_replaced(
+    tmp_path: Path, cache_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _large_spec(tmp_path / "spec")
+    loader.load_spec(root)
+    [entry] = _entries(cache_home)
+    entry.write_bytes(b"\x00not marshal data")
+    assert loader.load_spec(root).base.data == _fresh(root, monkeypatch)
+    assert entry.read_bytes() != b"\x00not marshal data"
+
+
+def test_small_files_and_broken_files_are_not_cached(tmp_path: Path, cache_home: Path) -> None:
+    small = write_spec(tmp_path / "small", minimal())
+    assert run("validate", "--spec", str(small)).exit_code == 0
+    broken = _large_spec(tmp_path / "broken")
+    text = (broken / "envspec.yaml").read_text()
+    (broken / "envspec.yaml").write_text(text + "variables: {}\n")
+    result = run("validate", "--spec", str(broken))
+    assert result.exit_code == 1 and "duplicate key 'variables'" in result.output
+    assert _entries(cache_home) == []
+
+
+def test_no_cache_writes_nothing(
+    tmp_path: Path, cache_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENVSPEC_NO_CACHE", "1")
+    root = _large_spec(tmp_path / "spec")
+    assert run("render", "--all", "--spec", str(root)).exit_code == 0
+    assert not (cache_home / "envspec").exists()
+
+
+def test_the_cache_keeps_only_the_newest_entries(
+    tmp_path: Path, cache_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache, "PARSED_MIN_BYTES", 1)
+    for index in range(cache.PARSED_KEEP + 4):
+        cache.parsed(f"key: {index}\n", lambda text: text.upper(), b"parser")
+    assert len(_entries(cache_home)) == cache.PARSED_KEEP
+    assert cache.parsed("key: 19\n", lambda text: "parsed again", b"parser") == "KEY: 19\n"
+    assert cache.parsed("key: 0\n", lambda text: "parsed again", b"parser") == "parsed again"
