@@ -26,7 +26,7 @@ from envspec.render.base import Templates
 from envspec.resolve import ResolvedEnvironment, SourceMaps, resolve_all
 from envspec.schema import spec_schema
 from envspec.validate import validate_spec
-from envspec.writer import OutputFile, Scope, apply, plan
+from envspec.writer import OutputFile, Scope, plan, write
 
 
 @dataclass(frozen=True)
@@ -220,6 +220,14 @@ def render_files(
     project: Project, environments: Sequence[str], targets: Sequence[str]
 ) -> list[OutputFile]:
     """Render in memory; raise one :class:`RenderError` with the problems of every target."""
+    return [file for batch in _rendered(project, environments, targets) for file in batch]
+
+
+def _rendered(
+    project: Project, environments: Sequence[str], targets: Sequence[str]
+) -> Iterator[list[OutputFile]]:
+    """Each target's files as soon as they are rendered. Once a target fails, the rest are still
+    rendered to report every problem, and one :class:`RenderError` is raised at the end."""
     unknown = [target for target in targets if target not in TARGETS]
     if unknown:
         raise EnvspecError(
@@ -235,13 +243,12 @@ def render_files(
         if not targets or target in targets
     ]
     jobs += [(None, target) for target in PROJECT_RENDERERS if not targets or target in targets]
-    files: list[OutputFile] = []
     for rendered, found in _run_jobs(project, templates, jobs, environments):
-        files.extend(rendered)
         problems.extend(found)
+        if not problems:
+            yield rendered
     if problems:
         raise RenderError(problems)
-    return files
 
 
 PARALLEL_THRESHOLD = 20_000
@@ -302,12 +309,15 @@ def render(
         )
     else:
         raise EnvspecError("name an environment with --env, or render every one with --all")
-    files = render_files(project, names, options.targets)
     out = options.out if options.out is not None else project.root / "build"
     scope = Scope(
         frozenset([*names, None]), frozenset(options.targets) if options.targets else None
     )
-    result = plan(out, files, scope, options.force, dict([inputs]) if inputs else None)
-    if not options.check:
-        apply(result)
+    recorded = dict([inputs]) if inputs else None
+    if options.check:
+        files = render_files(project, names, options.targets)
+        result = plan(out, files, scope, options.force, recorded)
+    else:
+        batches = _rendered(project, names, options.targets)
+        result = write(out, batches, scope, options.force, recorded)
     return RenderResult(out, names, result, options.check)

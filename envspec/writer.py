@@ -4,9 +4,11 @@
 and target produced it. A file whose content no longer matches its recorded hash was edited by hand
 and is not overwritten or removed without ``force``; a file envspec never wrote is not touched.
 
-Writing stages every file as a temporary file next to its destination (written and fsynced), then
-renames them all into place; a failure while staging removes the temporary files and leaves the
-output folder exactly as it was, and a failure while renaming puts back the files already replaced.
+Writing stages every file as a temporary file next to its destination, while the render goes on
+(:func:`write` takes files as targets finish), then flushes them with one ``sync`` and renames them
+all into place. A failure before the renames (a render error, a conflict, a full disk) removes the
+temporary files and leaves the output folder exactly as it was; a failure while renaming puts back
+the files already replaced.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TypedDict
+from typing import IO, TypedDict
 
 from envspec.errors import OutputError
 
@@ -142,54 +144,103 @@ def plan(
 
     ``inputs`` (a render's key and the fingerprint of its inputs) is recorded in the lock so an
     identical render later can be recognised without loading the spec."""
-    lock, recorded = _read_lock(out)
-    result = Plan(out)
-    rendered = {file.path for file in files}
-    new_lock: dict[str, LockEntry] = {
-        path: entry
-        for path, entry in lock.items()
-        if path not in rendered and not scope.covers(entry)
-    }
+    planner = _Planner(out, scope, force, inputs)
     for file in files:
-        target = safe_target(out, file.path)
-        entry: LockEntry = {
+        planner.add(file)
+    return planner.finish()
+
+
+def write(
+    out: Path,
+    batches: Iterable[Iterable[OutputFile]],
+    scope: Scope,
+    force: bool,
+    inputs: dict[str, str] | None = None,
+) -> Plan:
+    """:func:`plan` and :func:`apply` in one pass over files that are still being rendered.
+
+    Each file to write is staged as soon as it arrives, so writing overlaps rendering; nothing
+    replaces anything until every batch has arrived without error and no file is in conflict.
+    Any exception (a render error in a later batch included) discards what was staged and
+    leaves the output folder as it was."""
+    planner = _Planner(out, scope, force, inputs)
+    with _Transaction(out) as transaction:
+        for batch in batches:
+            for file in batch:
+                if planner.add(file) and not planner.result.conflicts:
+                    transaction.stage(file)
+        result = planner.finish()
+        if result.conflicts:
+            raise OutputError(_conflicts(result))
+        if result.lock_update is not None:
+            transaction.stage(result.lock_update)
+            transaction.commit(result.remove)
+    return result
+
+
+class _Planner:
+    """Decides, file by file, what a render does to the output folder (see :func:`plan`)."""
+
+    def __init__(self, out: Path, scope: Scope, force: bool, inputs: dict[str, str] | None) -> None:
+        self.lock, self.recorded = _read_lock(out)
+        self.scope = scope
+        self.force = force
+        self.inputs = inputs if inputs is not None else {}
+        self.result = Plan(out)
+        self.new_lock: dict[str, LockEntry] = {}
+
+    def add(self, file: OutputFile) -> bool:
+        """Plan one rendered file; True when it is to be written."""
+        result = self.result
+        target = safe_target(result.out, file.path)
+        self.new_lock[file.path] = {
             "sha256": sha256(file.data),
             "environment": file.environment,
             "target": file.target,
         }
-        new_lock[file.path] = entry
         current = _read(target)
         if current == file.data:
             result.unchanged.append(file)
-            continue
-        if current is not None and not force:
-            known = lock.get(file.path)
+            return False
+        if current is not None and not self.force:
+            known = self.lock.get(file.path)
             if known is None:
                 result.conflicts.append(f"{target}: exists and was not written by envspec")
-                continue
+                return False
             if known["sha256"] != sha256(current):
                 result.conflicts.append(f"{target}: edited by hand since envspec wrote it")
-                continue
+                return False
         result.write.append(file)
-    for path, entry in sorted(lock.items()):
-        if path in rendered or not scope.covers(entry):
-            continue
-        target = safe_target(out, path)
-        current = _read(target)
-        if current is None:
-            continue
-        if sha256(current) != entry["sha256"] and not force:
-            result.conflicts.append(
-                f"{target}: no longer generated, but edited by hand; not removed"
-            )
-            new_lock[path] = entry
-            continue
-        result.remove.append(path)
-    result.lock = dict(sorted(new_lock.items()))
-    new_inputs = inputs if inputs is not None else {}
-    if result.changes or result.lock != lock or new_inputs != recorded:
-        result.lock_update = _lock_file(result.lock, new_inputs)
-    return result
+        return True
+
+    def finish(self) -> Plan:
+        """Removals of files no longer rendered, and the new lock."""
+        result, lock, scope = self.result, self.lock, self.scope
+        rendered = self.new_lock
+        new_lock = {
+            path: entry
+            for path, entry in lock.items()
+            if path not in rendered and not scope.covers(entry)
+        }
+        new_lock.update(rendered)
+        for path, entry in sorted(lock.items()):
+            if path in rendered or not scope.covers(entry):
+                continue
+            target = safe_target(result.out, path)
+            current = _read(target)
+            if current is None:
+                continue
+            if sha256(current) != entry["sha256"] and not self.force:
+                result.conflicts.append(
+                    f"{target}: no longer generated, but edited by hand; not removed"
+                )
+                new_lock[path] = entry
+                continue
+            result.remove.append(path)
+        result.lock = dict(sorted(new_lock.items()))
+        if result.changes or result.lock != lock or self.inputs != self.recorded:
+            result.lock_update = _lock_file(result.lock, self.inputs)
+        return result
 
 
 def _lock_file(lock: dict[str, LockEntry], inputs: dict[str, str]) -> OutputFile:
@@ -210,40 +261,29 @@ def _read(path: Path) -> bytes | None:
 def apply(result: Plan) -> None:
     """Carry out a plan as one transaction; on failure raise and leave everything as it was."""
     if result.conflicts:
-        raise OutputError(
-            "refusing to write; nothing was changed (use --force to overwrite):\n  "
-            + "\n  ".join(result.conflicts)
-        )
+        raise OutputError(_conflicts(result))
     if result.lock_update is None:
         return
-    out = result.out
-    with _mutex(out):
-        _Transaction(out).run([*result.write, result.lock_update], result.remove)
+    with _Transaction(result.out) as transaction:
+        for file in [*result.write, result.lock_update]:
+            transaction.stage(file)
+        transaction.commit(result.remove)
 
 
-@contextlib.contextmanager
-def _mutex(out: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the output folder; wait for another envspec, then give up."""
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / MUTEX_FILE).open("a") as handle:
-        deadline = time.monotonic() + MUTEX_WAIT_SECONDS
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as error:
-                if error.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                    raise OutputError(
-                        f"{out}: another envspec is writing here; try again"
-                    ) from None
-                time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+def _conflicts(result: Plan) -> str:
+    return "refusing to write; nothing was changed (use --force to overwrite):\n  " + (
+        "\n  ".join(result.conflicts)
+    )
 
 
 class _Transaction:
+    """Files staged next to their destinations, then put in place together or not at all.
+
+    The output folder's mutex is taken with the first staged file. Leaving the ``with`` block by
+    an exception discards everything staged (and the output folder itself, when this
+    transaction created it); :meth:`commit` flushes the staged files with one ``sync`` and
+    renames them into place, putting back what it replaced if a rename fails."""
+
     def __init__(self, out: Path) -> None:
         self.out = out
         self.suffix = f".envspec-{os.getpid()}"
@@ -251,22 +291,45 @@ class _Transaction:
         self.staged: list[tuple[Path, Path]] = []
         self.backups: list[tuple[Path, Path]] = []
         self.placed: list[Path] = []
+        self.mutex: IO[str] | None = None
+        self.created_out = False
 
-    def run(self, files: list[OutputFile], remove: list[str]) -> None:
+    def __enter__(self) -> _Transaction:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: object
+    ) -> None:
         try:
-            for file in files:
-                self._stage(file)
-            os.sync()  # one flush for every staged file, before any of them replaces a file
-        except OSError as error:
-            self._discard_staged()
-            raise OutputError(
-                f"could not write {error.filename or self.out}: {error.strerror}; "
-                "nothing was changed"
-            ) from None
+            if error is not None:
+                self._discard()
+                if isinstance(error, OSError):
+                    raise OutputError(
+                        f"could not write {error.filename or self.out}: {error.strerror}; "
+                        "nothing was changed"
+                    ) from None
+        finally:
+            self._release()
+
+    def stage(self, file: OutputFile) -> None:
+        if self.mutex is None:
+            self._acquire()
+        target = safe_target(self.out, file.path)
+        self._make_dirs(target.parent)
+        temporary = target.with_name(target.name + self.suffix)
+        self.staged.append((temporary, target))
+        mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
+        write_file(temporary, file.data, mode)
+
+    def commit(self, remove: list[str]) -> None:
+        if self.mutex is None:
+            self._acquire()
+        os.sync()  # one flush for every staged file, before any of them replaces a file
         try:
             for path in remove:
                 target = safe_target(self.out, path)
-                self._backup(target)
+                if self._backup(target):
+                    target.unlink()
             for temporary, target in self.staged:
                 self._backup(target)
                 temporary.replace(target)
@@ -281,14 +344,38 @@ class _Transaction:
         for directory in {target.parent for _, target in self.staged}:
             _fsync_dir(directory)
         self._prune_empty_dirs(remove)
+        self.staged.clear()
+        self.created_dirs.clear()
+        self.created_out = False
 
-    def _stage(self, file: OutputFile) -> None:
-        target = safe_target(self.out, file.path)
-        self._make_dirs(target.parent)
-        temporary = target.with_name(target.name + self.suffix)
-        self.staged.append((temporary, target))
-        mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-        write_file(temporary, file.data, mode)
+    def _acquire(self) -> None:
+        """Hold an exclusive lock on the output folder; wait for another envspec, then give up."""
+        self.created_out = not self.out.exists()
+        self.out.mkdir(parents=True, exist_ok=True)
+        handle = (self.out / MUTEX_FILE).open("a")
+        self.mutex = handle
+        deadline = time.monotonic() + MUTEX_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except OSError as error:
+                if error.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                    raise OutputError(
+                        f"{self.out}: another envspec is writing here; try again"
+                    ) from None
+                time.sleep(0.05)
+
+    def _release(self) -> None:
+        if self.mutex is None:
+            return
+        fcntl.flock(self.mutex.fileno(), fcntl.LOCK_UN)
+        self.mutex.close()
+        self.mutex = None
+        if self.created_out:
+            with contextlib.suppress(OSError):
+                (self.out / MUTEX_FILE).unlink()
+                self.out.rmdir()
 
     def _make_dirs(self, directory: Path) -> None:
         missing = []
@@ -299,21 +386,24 @@ class _Transaction:
             folder.mkdir()
             self.created_dirs.append(folder)
 
-    def _backup(self, target: Path) -> None:
-        if target.exists():
-            backup = target.with_name(target.name + self.suffix + ".bak")
-            backup.unlink(missing_ok=True)
-            os.link(target, backup)
-            self.backups.append((target, backup))
-            if not any(target == staged for _, staged in self.staged):
-                target.unlink()
+    def _backup(self, target: Path) -> bool:
+        """Keep a hard link to ``target`` until the commit ends; False when it does not exist."""
+        if not target.exists():
+            return False
+        backup = target.with_name(target.name + self.suffix + ".bak")
+        backup.unlink(missing_ok=True)
+        os.link(target, backup)
+        self.backups.append((target, backup))
+        return True
 
-    def _discard_staged(self) -> None:
+    def _discard(self) -> None:
         for temporary, _ in self.staged:
             temporary.unlink(missing_ok=True)
+        self.staged.clear()
         for folder in reversed(self.created_dirs):
             with contextlib.suppress(OSError):
                 folder.rmdir()
+        self.created_dirs.clear()
 
     def _roll_back(self) -> None:
         for target in self.placed:
@@ -323,7 +413,7 @@ class _Transaction:
                 backup.unlink()  # never replaced: rename() between hard links does nothing
             else:
                 backup.replace(target)
-        self._discard_staged()
+        self._discard()
 
     def _prune_empty_dirs(self, removed: list[str]) -> None:
         for path in removed:

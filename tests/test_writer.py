@@ -187,3 +187,40 @@ def test_unchanged_render_skips_loading(spec: Path, monkeypatch: pytest.MonkeyPa
     (spec / "envspec.yaml").write_text((spec / "envspec.yaml").read_text().replace("hello", "hi"))
     code, output = _render(spec, "--all", "--check")
     assert code == 1 and "would write" in output, "a changed input means a full check"
+
+
+def _leftovers(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if ".envspec-" in p.name and p.name != writer.LOCK_FILE]
+
+
+def test_a_failing_later_target_discards_what_earlier_targets_staged(spec: Path) -> None:
+    (spec / "templates" / "settings").mkdir(parents=True)
+    (spec / "templates" / "settings" / "settings.py.j2").write_text("{{ no_such_name }}\n")
+    code, output = _render(spec, "--all")
+    assert code == 1 and "undefined" in output
+    assert not (spec / "build").exists(), "the output folder it created is gone again"
+    (spec / "templates" / "settings" / "settings.py.j2").unlink()
+    assert _render(spec, "--all")[0] == 0
+    before = _snapshot(spec / "build")
+    (spec / "templates" / "settings" / "settings.py.j2").write_text("{{ no_such_name }}\n")
+    (spec / "envspec.yaml").write_text(
+        (spec / "envspec.yaml").read_text().replace("hello", "changed")
+    )
+    code, _ = _render(spec, "--all")
+    assert code == 1
+    assert _snapshot(spec / "build") == before
+    assert not _leftovers(spec / "build")
+
+
+def test_a_conflict_in_a_later_target_discards_what_was_staged(spec: Path) -> None:
+    assert _render(spec, "--all")[0] == 0
+    settings = spec / "build" / "settings.py"
+    settings.write_text(settings.read_text() + "# mine\n")
+    (spec / "envspec.yaml").write_text(
+        (spec / "envspec.yaml").read_text().replace("hello", "changed")
+    )
+    before = _snapshot(spec / "build")
+    code, output = _render(spec, "--all")
+    assert code == 1 and "settings.py: edited by hand" in output
+    assert _snapshot(spec / "build") == before
+    assert not _leftovers(spec / "build")
