@@ -7,7 +7,6 @@ what it was made from, so a stale entry is never used: it is simply never asked 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import marshal
 import os
@@ -49,13 +48,9 @@ def parsed(text: str, parse: Callable[[str], Any], code: bytes) -> Any:
     digest.update(text.encode("utf-8", "surrogatepass"))
     entry = where / digest.hexdigest()
     try:
-        value = marshal.loads(entry.read_bytes())
+        return marshal.loads(entry.read_bytes())
     except (OSError, ValueError, EOFError, TypeError):
         pass
-    else:
-        with contextlib.suppress(OSError):
-            os.utime(entry)
-        return value
     value = parse(text)
     _store(entry, marshal.dumps(value))
     return value
@@ -63,8 +58,8 @@ def parsed(text: str, parse: Callable[[str], Any], code: bytes) -> Any:
 
 def _store(entry: Path, data: bytes) -> None:
     """Write an entry atomically, readable by its owner only (a local environment's overlay may
-    hold literal secrets), and keep only the newest ``PARSED_KEEP``; failures are ignored (a
-    cache that cannot be written is only slower)."""
+    hold literal secrets), and keep only the ``PARSED_KEEP`` written last (reading an entry
+    writes nothing); failures are ignored (a cache that cannot be written is only slower)."""
     temporary = entry.with_name(f".{entry.name}.{os.getpid()}")
     try:
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
