@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from envspec.models import SecretSource, Spec
+from envspec.models import LiteralValue, SecretSource, Spec, Variable
 from envspec.render.base import RenderedFile, Templates
 from envspec.render.filters import CannotCarry, dotenv_quote
 from envspec.resolve import ResolvedEnvironment, coerce
@@ -18,6 +18,8 @@ class ExampleEntry:
     description: str
     notes: tuple[str, ...]
     value: str | None
+    quoted: str
+    """The value as the .env line carries it (empty when there is none)."""
 
 
 class ExampleRenderer:
@@ -43,6 +45,7 @@ class ExampleRenderer:
             kind += ": " + " | ".join(variable.choices)
         notes: list[str] = []
         value: str | None = None
+        quoted = ""
         if variable.secret:
             sources = []
             for env_name, environment in environments.items():
@@ -53,21 +56,20 @@ class ExampleRenderer:
                 sources.append(f"{env_name}: {source}")
             notes.append("secret, from " + "; ".join(sources) if sources else "secret")
         else:
-            value = _example_value(
-                variable.default, variable.example, lambda raw: coerce(variable, raw)
-            )
-        return ExampleEntry(name, kind, variable.description, tuple(notes), value)
+            value, quoted = _example_value(variable, (variable.default, variable.example))
+        return ExampleEntry(name, kind, variable.description, tuple(notes), value, quoted)
 
 
-def _example_value(default: object, example: str | None, typed: object) -> str | None:
-    assert callable(typed)
-    for candidate in (default, example):
+def _example_value(
+    variable: Variable, candidates: tuple[LiteralValue | SecretSource | None, ...]
+) -> tuple[str | None, str]:
+    """The first candidate that is valid for the variable and that a .env line can carry."""
+    for candidate in candidates:
         if candidate is None or isinstance(candidate, SecretSource):
             continue
         try:
-            text: str = typed(candidate)
-            dotenv_quote(text)
+            text = coerce(variable, candidate)
+            return text, dotenv_quote(text)
         except (ValueError, CannotCarry):
             continue
-        return text
-    return None
+    return None, ""

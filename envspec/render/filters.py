@@ -8,6 +8,7 @@ sourcing it, and Compose v1 and v2 reading it as an ``env_file``.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -44,6 +45,8 @@ def _escape(match: re.Match[str]) -> str:
 
 def yaml_scalar(value: object) -> str:
     """A YAML scalar for ``value``: strings quoted unless plainly unambiguous."""
+    if type(value) is str:
+        return _yaml_text(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -52,7 +55,12 @@ def yaml_scalar(value: object) -> str:
         return str(value)
     if isinstance(value, float):
         return json.dumps(value)
-    text = str(value)
+    return _yaml_text(str(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _yaml_text(text: str) -> str:
+    """Names, labels and namespaces repeat in every document: each is quoted once."""
     if _PLAIN.fullmatch(text) and text.lower() not in _RESERVED:
         return text
     return yaml_quote(text)

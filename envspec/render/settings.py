@@ -26,6 +26,8 @@ class SettingsField:
     annotation: str
     default: str | None
     description: str
+    arguments: str
+    """What goes in the field's ``Field(...)``: its default, if any, and its description."""
 
 
 class SettingsRenderer:
@@ -80,7 +82,10 @@ def _field(name: str, variable: Variable) -> SettingsField:
     if default is None and not variable.is_required:
         annotation += " | None"
         default = "None"
-    return SettingsField(name, annotation, default, variable.description)
+    arguments = (f"{default}, " if default is not None else "") + (
+        f"description={variable.description!r}"
+    )
+    return SettingsField(name, annotation, default, variable.description, arguments)
 
 
 def _annotation(variable: Variable) -> str:
