@@ -1,5 +1,5 @@
-"""The ``envspec`` console script: answers ``--version`` without importing click, else runs
-the CLI (:mod:`envspec.cli`).
+"""The ``envspec`` console script: answers ``--version`` and the top-level ``--help`` without
+importing click, else runs the CLI (:mod:`envspec.cli`).
 
 A command is a short-lived process whose data (the spec, its models, the rendered files) holds no
 reference cycles worth collecting, so the cyclic garbage collector is turned off: on a spec of
@@ -14,10 +14,24 @@ import sys
 
 from envspec import __version__
 
+HELP_COLUMNS = 80
+"""From this width on, click renders the help exactly as :mod:`envspec._help` holds it."""
+
+
+def _columns() -> int:
+    import shutil
+
+    return shutil.get_terminal_size().columns
+
 
 def main() -> None:
     if sys.argv[1:] == ["--version"]:
         sys.stdout.write(f"envspec, version {__version__}\n")
+        return
+    if sys.argv[1:] in (["--help"], ["-h"]) and _columns() >= HELP_COLUMNS:
+        from envspec._help import TOP_LEVEL
+
+        sys.stdout.write(TOP_LEVEL)
         return
     gc.disable()
     from envspec.cli import main as cli

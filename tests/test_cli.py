@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from envspec import __version__
+from envspec import __version__, _help
+from envspec.cli import _Context, cli
 from tests.helpers import REPO, minimal, run, write_spec
 
 
@@ -30,6 +32,47 @@ def test_version() -> None:
         check=True,
     )
     assert loaded.stdout == "False\n"
+
+
+def _help_module() -> str:
+    text = (
+        CliRunner()
+        .invoke(cli, ["--help"], obj=_Context(), prog_name="envspec", terminal_width=80)
+        .output
+    )
+    assert '"""' not in text and "\\" not in text
+    return (
+        '"""The top-level ``envspec --help``, as click renders it for a terminal of 80 columns or\n'
+        "more: the console script prints it without importing click. Generated; refresh with\n"
+        '``ENVSPEC_UPDATE_GOLDEN=1 pytest tests/test_cli.py`` (a test fails when it is stale)."""\n'
+        f'\nTOP_LEVEL = """\\\n{text}"""\n'
+    )
+
+
+def test_top_level_help_is_answered_without_click() -> None:
+    module = REPO / "envspec" / "_help.py"
+    if os.environ.get("ENVSPEC_UPDATE_GOLDEN") == "1":
+        module.write_text(_help_module(), encoding="utf-8")
+    assert module.read_text(encoding="utf-8") == _help_module(), "stale: see its docstring"
+    probe = (
+        "import contextlib, sys; from envspec.entry import main; sys.argv[0] = 'envspec'\n"
+        "with contextlib.suppress(SystemExit): main()\n"
+        "print('click' in sys.modules, file=sys.stderr)"
+    )
+    for columns, answered_early in (("120", True), ("80", True), ("60", False)):
+        for option in ("--help", "-h"):
+            script = subprocess.run(
+                [sys.executable, "-c", probe, option],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "COLUMNS": columns},
+            )
+            assert script.stderr == f"{not answered_early}\n", (columns, option)
+            if answered_early:
+                assert script.stdout == _help.TOP_LEVEL
+            else:
+                assert "Usage: envspec [OPTIONS] COMMAND" in script.stdout
 
 
 def test_committed_schema_is_current() -> None:
