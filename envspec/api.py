@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -269,6 +268,8 @@ def _run_jobs(
         for job in jobs:
             yield _render_job(project, templates, job)
         return
+    import multiprocessing
+
     _FORKED["state"] = (project, templates)  # inherited by the forked workers, not pickled
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:

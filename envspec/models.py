@@ -45,7 +45,12 @@ VariableType = Literal["str", "int", "float", "bool", "url", "enum", "list"]
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    """Every spec model. Validators are built when a model is first used, not when the module
+    is imported: most nested models are only ever validated as part of a whole spec."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, hide_input_in_errors=True, defer_build=True
+    )
 
 
 def _secret_ref(value: Any) -> Any:
