@@ -78,6 +78,8 @@ VariableValue = SecretSource | str | list[str]
 
 
 def _value(value: Any) -> Any:
+    if type(value) is str:
+        return value
     if isinstance(value, dict):
         return SecretSource.model_validate(value)
     if value is None:

@@ -115,7 +115,7 @@ def resolve_all(bundle: SpecBundle, sources: SourceMaps) -> dict[str, ResolvedEn
     """Resolve every environment; raise one :class:`SpecError` with the problems of all of them."""
     problems: list[Problem] = []
     resolved: dict[str, ResolvedEnvironment] = {}
-    defaults: dict[str, str] = {}
+    defaults: dict[str, ResolvedVariable] = {}
     for name in bundle.base.environments:
         environment = _resolve(bundle, name, sources, problems, defaults)
         if environment is not None:
@@ -130,7 +130,7 @@ def _resolve(
     name: str,
     sources: SourceMaps,
     problems: list[Problem],
-    defaults: dict[str, str],
+    defaults: dict[str, ResolvedVariable],
 ) -> ResolvedEnvironment | None:
     spec = bundle.base
     config = spec.environments[name]
@@ -152,7 +152,7 @@ class _Context:
         sources: SourceMaps,
         problems: list[Problem],
         *,
-        defaults: dict[str, str],
+        defaults: dict[str, ResolvedVariable],
     ) -> None:
         self.spec = spec
         self.name = name
@@ -170,10 +170,13 @@ class _Context:
         )
 
     def variables(self, overlay: Overlay) -> Iterator[tuple[str, ResolvedVariable]]:
+        """Each variable's value here. A value taken from the base's default is the same in every
+        environment, so it is resolved once and shared (checks that depend on the environment,
+        the secret-literal rule and scoped rules, still run in each)."""
         base_source = self.sources.base
         overlay_source = self.sources.overlay(self.name)
         values = overlay.variables
-        defaults = self.defaults
+        shared = self.defaults
         local = self.config.local
         for name, variable in self.spec.variables.items():
             raw = values.get(name)
@@ -183,6 +186,14 @@ class _Context:
                 assert overlay_source is not None
                 origin = Origin(overlay_source, path)
             else:
+                resolved = shared.get(name)
+                if resolved is not None and (local or not variable.secret):
+                    if variable.rules and resolved.value is not None:
+                        self._check_rules(
+                            variable, name, resolved.value, False, resolved.origin.path
+                        )
+                    yield name, resolved
+                    continue
                 raw = variable.default
                 path = ("variables", name, "default")
                 origin = Origin(base_source, path)
@@ -196,9 +207,8 @@ class _Context:
                     )
                 continue
             if isinstance(raw, SecretSource):
-                yield name, ResolvedVariable(name, variable, None, raw.secret, origin)
-                continue
-            if variable.secret and not local:
+                resolved = ResolvedVariable(name, variable, None, raw.secret, origin)
+            elif variable.secret and not local:
                 self._problem(
                     in_overlay,
                     path,
@@ -206,16 +216,16 @@ class _Context:
                     f"and '{self.name}' is not local; use {{secret: \"<backend>://<path>\"}}",
                 )
                 continue
-            text = None if in_overlay else defaults.get(name)
-            if text is None:
+            else:
                 text = self._typed(variable, name, raw, in_overlay, path)
                 if text is None:
                     continue
-                if not in_overlay:
-                    defaults[name] = text
-            if variable.rules:
-                self._check_rules(variable, name, text, in_overlay, path)
-            yield name, ResolvedVariable(name, variable, text, None, origin)
+                if variable.rules:
+                    self._check_rules(variable, name, text, in_overlay, path)
+                resolved = ResolvedVariable(name, variable, text, None, origin)
+            if not in_overlay:
+                shared[name] = resolved
+            yield name, resolved
 
     def _typed(
         self, variable: Variable, name: str, raw: LiteralValue, in_overlay: bool, path: SpecPath

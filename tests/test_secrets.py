@@ -236,3 +236,27 @@ def test_no_command_prints_a_secret(tmp_path: Path, mode: str) -> None:
         result = run(*command, "--spec", str(root))
         assert result.exit_code == 0, (command, result.output)
         assert LOCAL_CANARY not in result.output, command
+
+
+def test_a_default_shared_by_environments_is_still_checked_in_each(tmp_path: Path) -> None:
+    spec = minimal(
+        variables={
+            "API_TOKEN": {"secret": True, "default": LOCAL_CANARY},
+            "DEBUG": {
+                "type": "bool",
+                "default": "yes",
+                "rules": [{"where": "production", "equals": "false"}],
+            },
+        }
+    )
+    result = run("validate", "--spec", str(write_spec(tmp_path / "spec", spec)))
+    assert result.exit_code == 1
+    assert (
+        "variables.API_TOKEN.default: 'API_TOKEN' is secret: a literal value is allowed only in "
+        "local environments, and 'production' is not local"
+    ) in result.output
+    assert "'DEBUG' must equal 'false' in production environments (environment 'production')" in (
+        result.output
+    )
+    assert "environment 'development'" not in result.output
+    assert LOCAL_CANARY not in result.output
