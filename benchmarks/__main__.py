@@ -4,8 +4,10 @@ Every scenario runs the installed ``envspec`` command in fresh processes and rep
 wall time and the peak resident memory (from ``wait4``) over the repetitions, for the bundled
 example and for synthetic specs of 10, 100 and 1,000 services x 50 variables x 3 environments.
 
-- "cold": render into an empty folder (the folder is removed and the removal flushed to disk
-  before the clock starts, so one run's clean-up is not billed to the next).
+- "cold": render into an empty folder. The previous run's output is moved aside, not deleted,
+  and deleted only at the end: removing thousands of files just before a run slows the next
+  thousands of file creations on this kind of disk, which would bill one run's clean-up to the
+  next.
 - "first": the same with ``ENVSPEC_NO_CACHE=1``, as on a machine that never ran envspec: no
   compiled templates, no parsed spec files.
 - "edit": one value of the last environment changed, then a render into an up-to-date folder.
@@ -106,84 +108,22 @@ def main() -> None:
     parser.add_argument(
         "--json", type=Path, default=REPO / "benchmarks" / "results" / "latest.json"
     )
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        default=REPO / "benchmarks" / "results",
+        help="where specs and outputs are written (default: benchmarks/results/, inside the "
+        "project as a build/ folder is; a busy /tmp can make creating files several times slower)",
+    )
     options = parser.parse_args()
     binary = envspec_binary()
     compileall.compile_dir(REPO / "envspec", quiet=1)
-    results: list[Measurement] = []
-    uncached = {**os.environ, "ENVSPEC_NO_CACHE": "1"}
-    with tempfile.TemporaryDirectory(prefix="envspec-bench-") as folder:
-        work = Path(folder)
-        out = work / "out"
-
-        def fresh() -> None:
-            shutil.rmtree(out, ignore_errors=True)
-            os.sync()
-
-        results.append(measure("--version", [binary, "--version"], options.repeat))
-        results.append(measure("--help", [binary, "--help"], options.repeat))
-        example = ["--spec", str(REPO), "--out", str(out)]
-        results.append(
-            measure("example validate", [binary, "validate", "--spec", str(REPO)], options.repeat)
-        )
-        results.append(
-            measure(
-                "example render cold", [binary, "render", "--all", *example], options.repeat, fresh
-            )
-        )
-        results.append(
-            measure(
-                "example render first",
-                [binary, "render", "--all", *example],
-                options.repeat,
-                fresh,
-                uncached,
-            )
-        )
-        results.append(
-            measure("example render warm", [binary, "render", "--all", *example], options.repeat)
-        )
-        results.append(
-            measure(
-                "example check warm",
-                [binary, "render", "--all", "--check", *example],
-                options.repeat,
-            )
-        )
+    options.scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="envspec-bench-", dir=options.scratch) as folder:
         sizes = (10, 100) if options.quick else (10, 100, 1000)
-        for size in sizes:
-            spec = synthetic.write(work / f"spec-{size}", size, 50, 3)
-            repeat = max(3, options.repeat // 2) if size == 1000 else options.repeat
-            args = ["--spec", str(spec), "--out", str(out)]
-            results.append(
-                measure(f"{size} validate", [binary, "validate", "--spec", str(spec)], repeat)
-            )
-            render = [binary, "render", "--all", *args]
-            results.append(measure(f"{size} render cold", render, repeat, fresh))
-            results.append(measure(f"{size} render first", render, repeat, fresh, uncached))
-            results.append(measure(f"{size} render warm", render, repeat))
-            results.append(measure(f"{size} render edit", render, repeat, _editing(spec)))
-            results.append(
-                measure(f"{size} check warm", [binary, "render", "--all", "--check", *args], repeat)
-            )
-    growth = {}
-    for kind in ("validate", "render cold", "render first", "render edit", "check warm"):
-        times = {
-            m.scenario.split()[0]: m.median_seconds for m in results if m.scenario.endswith(kind)
-        }
-        if "100" in times and "10" in times:
-            growth[f"{kind} 100/10"] = round(times["100"] / times["10"], 2)
-        if "1000" in times and "100" in times:
-            growth[f"{kind} 1000/100"] = round(times["1000"] / times["100"], 2)
-    print(f"{'scenario':<24}{'median s':>10}{'peak MB':>10}{'target s':>10}")
-    for m in results:
-        target = f"{m.target_seconds:.3f}" if m.target_seconds is not None else ""
-        flag = (
-            ""
-            if m.target_seconds is None
-            else ("  ok" if m.median_seconds <= m.target_seconds else "  MISSED")
-        )
-        print(f"{m.scenario:<24}{m.median_seconds:>10.3f}{m.peak_rss_mb:>10.1f}{target:>10}{flag}")
-    print("growth (time ratio between sizes):", json.dumps(growth))
+        results = _scenarios(binary, Path(folder), sizes, options.repeat)
+    growth = _growth(results)
+    _print_table(results, growth)
     options.json.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "machine": {
@@ -197,6 +137,68 @@ def main() -> None:
     }
     options.json.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {options.json}")
+
+
+def _scenarios(binary: str, work: Path, sizes: tuple[int, ...], repeat: int) -> list[Measurement]:
+    out = work / "out"
+    moved = iter(range(1_000_000))
+    uncached = {**os.environ, "ENVSPEC_NO_CACHE": "1"}
+
+    def fresh() -> None:
+        if out.exists():
+            out.rename(work / f"previous-{next(moved)}")
+
+    results = [
+        measure("--version", [binary, "--version"], repeat),
+        measure("--help", [binary, "--help"], repeat),
+        measure("example validate", [binary, "validate", "--spec", str(REPO)], repeat),
+    ]
+    render = [binary, "render", "--all", "--spec", str(REPO), "--out", str(out)]
+    results += [
+        measure("example render cold", render, repeat, fresh),
+        measure("example render first", render, repeat, fresh, uncached),
+        measure("example render warm", render, repeat),
+        measure("example check warm", [*render, "--check"], repeat),
+    ]
+    for size in sizes:
+        spec = synthetic.write(work / f"spec-{size}", size, 50, 3)
+        runs = max(3, repeat // 2) if size == 1000 else repeat
+        render = [binary, "render", "--all", "--spec", str(spec), "--out", str(out)]
+        results += [
+            measure(f"{size} validate", [binary, "validate", "--spec", str(spec)], runs),
+            measure(f"{size} render cold", render, runs, fresh),
+            measure(f"{size} render first", render, runs, fresh, uncached),
+            measure(f"{size} render warm", render, runs),
+            measure(f"{size} render edit", render, runs, _editing(spec)),
+            measure(f"{size} check warm", [*render, "--check"], runs),
+        ]
+    return results
+
+
+def _growth(results: list[Measurement]) -> dict[str, float]:
+    growth = {}
+    for kind in ("validate", "render cold", "render first", "render edit", "check warm"):
+        times = {
+            m.scenario.split()[0]: m.median_seconds for m in results if m.scenario.endswith(kind)
+        }
+        if "100" in times and "10" in times:
+            growth[f"{kind} 100/10"] = round(times["100"] / times["10"], 2)
+        if "1000" in times and "100" in times:
+            growth[f"{kind} 1000/100"] = round(times["1000"] / times["100"], 2)
+    return growth
+
+
+def _print_table(results: list[Measurement], growth: dict[str, float]) -> None:
+    print(f"{'scenario':<24}{'median s':>10}{'peak MB':>10}{'target s':>10}")
+    for m in results:
+        target = f"{m.target_seconds:.3f}" if m.target_seconds is not None else ""
+        flag = (
+            ""
+            if m.target_seconds is None
+            else ("  ok" if m.median_seconds <= m.target_seconds else "  MISSED")
+        )
+        print(f"{m.scenario:<24}{m.median_seconds:>10.3f}{m.peak_rss_mb:>10.1f}{target:>10}{flag}")
+    print("growth (time ratio between sizes):", json.dumps(growth))
 
 
 def _editing(spec: Path) -> Callable[[], None]:

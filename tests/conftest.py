@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 from hypothesis import HealthCheck, settings
@@ -13,4 +14,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # envspec's cache (compiled templates, parsed large files) goes to a folder of this test run,
 # never to the user's own ~/.cache; subprocesses inherit it.
-os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="envspec-test-cache-")
+CACHE_HOME = tempfile.mkdtemp(prefix="envspec-test-cache-")
+os.environ["XDG_CACHE_HOME"] = CACHE_HOME
+
+
+def pytest_unconfigure() -> None:
+    shutil.rmtree(CACHE_HOME, ignore_errors=True)
