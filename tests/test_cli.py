@@ -171,3 +171,26 @@ def test_defaults_from_pyproject_and_environment(
     result = run("render", "--env", "prod")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "elsewhere" / "production" / "kubernetes" / "kustomization.yaml").is_file()
+
+
+def test_console_script_output_and_exit_codes_survive_its_fast_exit(tmp_path: Path) -> None:
+    good = write_spec(tmp_path / "good", minimal())
+    bad = write_spec(tmp_path / "bad", minimal(version=2))
+
+    def envspec(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "envspec", *args], capture_output=True, text=True, check=False
+        )
+
+    schema = envspec("schema")
+    assert schema.returncode == 0
+    assert json.loads(schema.stdout) == json.loads(
+        (REPO / "schema" / "envspec.schema.json").read_text(encoding="utf-8")
+    ), "a long output is flushed whole before the process ends"
+    valid = envspec("validate", "--spec", str(good), "--format", "json")
+    assert valid.returncode == 0 and json.loads(valid.stdout)["valid"] is True
+    invalid = envspec("validate", "--spec", str(bad))
+    assert invalid.returncode == 1
+    assert "envspec.yaml:1:10: version:" in invalid.stderr
+    usage = envspec("render", "--no-such-option")
+    assert usage.returncode == 2 and "No such option" in usage.stderr
