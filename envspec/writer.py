@@ -188,6 +188,15 @@ class _Planner:
         self.inputs = inputs if inputs is not None else {}
         self.result = Plan(out)
         self.new_lock: dict[str, LockEntry] = {}
+        self.folders: dict[Path, bool] = {}
+
+    def _folder_exists(self, folder: Path) -> bool:
+        """Whether ``folder`` exists, asked once per folder: a render into an empty output folder
+        then tries no file at all."""
+        exists = self.folders.get(folder)
+        if exists is None:
+            exists = self.folders[folder] = folder.exists()
+        return exists
 
     def add(self, file: OutputFile) -> bool:
         """Plan one rendered file; True when it is to be written."""
@@ -198,7 +207,7 @@ class _Planner:
             "environment": file.environment,
             "target": file.target,
         }
-        current = _read(target)
+        current = _read(target) if self._folder_exists(target.parent) else None
         if current == file.data:
             result.unchanged.append(file)
             return False
@@ -293,6 +302,8 @@ class _Transaction:
         self.placed: list[Path] = []
         self.mutex: IO[str] | None = None
         self.created_out = False
+        self.known_dirs: set[Path] = set()
+        self.new_dirs: set[Path] = set()
 
     def __enter__(self) -> _Transaction:
         return self
@@ -315,10 +326,16 @@ class _Transaction:
         if self.mutex is None:
             self._acquire()
         target = safe_target(self.out, file.path)
-        self._make_dirs(target.parent)
+        folder = target.parent
+        if folder not in self.known_dirs:
+            self._make_dirs(folder)
+            self.known_dirs.add(folder)
         temporary = target.with_name(target.name + self.suffix)
         self.staged.append((temporary, target))
-        mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
+        mode = 0o644
+        if folder not in self.new_dirs:
+            with contextlib.suppress(FileNotFoundError):
+                mode = target.stat().st_mode & 0o777
         write_file(temporary, file.data, mode)
 
     def commit(self, remove: list[str]) -> None:
@@ -385,6 +402,7 @@ class _Transaction:
         for folder in reversed(missing):
             folder.mkdir()
             self.created_dirs.append(folder)
+            self.new_dirs.add(folder)
 
     def _backup(self, target: Path) -> bool:
         """Keep a hard link to ``target`` until the commit ends; False when it does not exist."""
