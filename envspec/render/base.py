@@ -67,6 +67,7 @@ class Templates:
         self.environment = jinja2.Environment(
             loader=jinja2.FileSystemLoader(search),
             bytecode_cache=_bytecode_cache(),
+            auto_reload=False,  # templates do not change during a run: no stat per render
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=True,
