@@ -1,7 +1,8 @@
 """envspec's cache folder: ``$XDG_CACHE_HOME/envspec`` (``~/.cache/envspec``).
 
 It holds compiled templates and parsed copies of large spec files, each keyed by a digest of
-what it was made from, so a stale entry is never used: it is simply never asked for again.
+what it was made from, so a stale entry is never used: it is simply never asked for again. A spec
+file that may hold a secret's literal value is never stored (the loader decides which).
 ``ENVSPEC_NO_CACHE=1`` turns every cache off.
 """
 
@@ -34,10 +35,11 @@ def folder(name: str) -> Path | None:
     return path
 
 
-def parsed(text: str, parse: Callable[[str], Any], code: bytes) -> Any:
-    """``parse(text)``, kept for texts of ``PARSED_MIN_BYTES`` or more: reading it back takes a
-    quarter of the time of parsing a large spec file again. ``code`` (the parser's own source)
-    is part of the key, as are the text and the Python version that wrote the entry."""
+def parsed(text: str, parse: Callable[[str], Any], code: bytes, keep: Callable[[Any], bool]) -> Any:
+    """``parse(text)``, kept for texts of ``PARSED_MIN_BYTES`` or more when ``keep`` says the
+    result may be stored: reading it back takes a quarter of the time of parsing a large spec
+    file again. ``code`` (the parser's own source) is part of the key, as are the text and the
+    Python version that wrote the entry."""
     if len(text) < PARSED_MIN_BYTES:
         return parse(text)
     where = folder("parsed")
@@ -52,14 +54,15 @@ def parsed(text: str, parse: Callable[[str], Any], code: bytes) -> Any:
     except (OSError, ValueError, EOFError, TypeError):
         pass
     value = parse(text)
-    _store(entry, marshal.dumps(value))
+    if keep(value):
+        _store(entry, marshal.dumps(value))
     return value
 
 
 def _store(entry: Path, data: bytes) -> None:
-    """Write an entry atomically, readable by its owner only (a local environment's overlay may
-    hold literal secrets), and keep only the ``PARSED_KEEP`` written last (reading an entry
-    writes nothing); failures are ignored (a cache that cannot be written is only slower)."""
+    """Write an entry atomically, readable by its owner only, and keep only the ``PARSED_KEEP``
+    written last (reading an entry writes nothing); failures are ignored (a cache that cannot be
+    written is only slower)."""
     temporary = entry.with_name(f".{entry.name}.{os.getpid()}")
     try:
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -11,7 +11,7 @@ duplicate keys, alias expansion limits, nesting depth and non-string keys are ch
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ MAX_ALIAS_EXPANSION = 50_000
 MAX_DEPTH = 64
 
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_FALSE = frozenset({"false", "no", "off", "0", "n", "f"})
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -75,7 +76,8 @@ def load_spec(root: Path) -> RawSpec:
     """Load ``envspec.yaml`` and every overlay in ``root``; raise all problems at once."""
     problems: list[Problem] = []
     base_path = root / BASE_FILE
-    base = _load_document(base_path, problems)
+    base = _load_document(base_path, problems, _keeps_no_secret)
+    local = _local_environments(base.data if base is not None else {})
     overlays: dict[str, Document] = {}
     overlay_dir = root / OVERLAY_DIR
     if overlay_dir.is_dir():
@@ -87,7 +89,7 @@ def load_spec(root: Path) -> RawSpec:
                         Problem(display_path(path), 1, 1, "", f"second overlay for '{name}'")
                     )
                     continue
-                document = _load_document(path, problems)
+                document = _load_document(path, problems, _never if name in local else _always)
                 if document is not None:
                     overlays[name] = document
     if problems or base is None:
@@ -115,7 +117,47 @@ def load_yaml_text(text: str, file: str) -> Document:
     return document
 
 
-def _load_document(path: Path, problems: list[Problem]) -> Document | None:
+def _keeps_no_secret(documents: list[tuple[Any, tuple[int, int]]]) -> bool:
+    """Whether a parsed base may be cached: not when a variable that may be secret has a
+    literal default (a secret literal never leaves the spec's own files)."""
+    data = documents[0][0] if len(documents) == 1 else None
+    variables = data.get("variables") if isinstance(data, dict) else None
+    if not isinstance(variables, dict):
+        return True
+    return not any(
+        not isinstance(variable, dict)
+        or (_maybe_true(variable.get("secret")) and variable.get("default") is not None)
+        for variable in variables.values()
+    )
+
+
+def _local_environments(base: dict[str, Any]) -> set[str]:
+    """Environments that are, or may be, local: their overlays may hold secret literals."""
+    environments = base.get("environments")
+    if not isinstance(environments, dict):
+        return set()
+    return {
+        name
+        for name, environment in environments.items()
+        if not isinstance(environment, dict) or _maybe_true(environment.get("local"))
+    }
+
+
+def _always(_: object) -> bool:
+    return True
+
+
+def _never(_: object) -> bool:
+    return False
+
+
+def _maybe_true(value: object) -> bool:
+    return value is not None and str(value).lower() not in _FALSE
+
+
+def _load_document(
+    path: Path, problems: list[Problem], cacheable: Callable[[Any], bool]
+) -> Document | None:
     file = display_path(path)
     try:
         size = path.stat().st_size
@@ -139,7 +181,7 @@ def _load_document(path: Path, problems: list[Problem]) -> Document | None:
             Problem(file, line, column, "", f"not UTF-8: byte 0x{raw[error.start]:02x}")
         )
         return None
-    return _parse(text.removeprefix("\ufeff"), file, problems)
+    return _parse(text.removeprefix("\ufeff"), file, problems, cacheable)
 
 
 def _line_column(raw: bytes, offset: int) -> tuple[int, int]:
@@ -149,13 +191,19 @@ def _line_column(raw: bytes, offset: int) -> tuple[int, int]:
     return line, column
 
 
-def _parse(text: str, file: str, problems: list[Problem]) -> Document | None:
+def _parse(
+    text: str, file: str, problems: list[Problem], cacheable: Callable[[Any], bool] | None = None
+) -> Document | None:
     if not text.strip():
         problems.append(Problem(file, 1, 1, "", "file is empty; expected a mapping"))
         return None
     source = SourceMap(file)
     try:
-        documents = cache.parsed(text, _fast_documents, Path(__file__).read_bytes())
+        documents = (
+            cache.parsed(text, _fast_documents, Path(__file__).read_bytes(), cacheable)
+            if cacheable is not None
+            else _FastBuilder().documents(text)
+        )
     except (_AbortError, yaml.YAMLError):
         return _parse_recording(text, file, problems)
 

@@ -99,7 +99,26 @@ def test_the_cache_keeps_only_the_newest_entries(
 ) -> None:
     monkeypatch.setattr(cache, "PARSED_MIN_BYTES", 1)
     for index in range(cache.PARSED_KEEP + 4):
-        cache.parsed(f"key: {index}\n", lambda text: text.upper(), b"parser")
+        cache.parsed(f"key: {index}\n", lambda text: text.upper(), b"parser", bool)
     assert len(_entries(cache_home)) == cache.PARSED_KEEP
-    assert cache.parsed("key: 19\n", lambda text: "parsed again", b"parser") == "KEY: 19\n"
-    assert cache.parsed("key: 0\n", lambda text: "parsed again", b"parser") == "parsed again"
+    assert cache.parsed("key: 19\n", lambda text: "again", b"parser", bool) == "KEY: 19\n"
+    assert cache.parsed("key: 0\n", lambda text: "again", b"parser", bool) == "again"
+
+
+def test_files_that_may_hold_a_secret_literal_are_never_cached(
+    tmp_path: Path, cache_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache, "PARSED_MIN_BYTES", 1)
+    canary = "canary-local-literal-5e1f"
+    spec = minimal(variables={"API_TOKEN": {"secret": True}, "GREETING": {"default": "hello"}})
+    overlays: dict[str, dict[str, Any]] = {
+        "development": {"variables": {"API_TOKEN": canary}},
+        "production": {"variables": {"API_TOKEN": {"secret": "vault://app#token"}}},
+    }
+    assert run("validate", "--spec", str(write_spec(tmp_path / "a", spec, overlays))).exit_code == 0
+    assert len(_entries(cache_home)) == 2, "the base and production's overlay, not development's"
+    all_local = minimal(variables={"API_TOKEN": {"secret": "yes", "default": canary}})
+    all_local["environments"] = {"development": {"targets": ["dotenv"], "local": "on"}}
+    assert run("validate", "--spec", str(write_spec(tmp_path / "b", all_local))).exit_code == 0
+    assert len(_entries(cache_home)) == 2, "a base with a secret's literal default is not kept"
+    assert not any(canary.encode() in entry.read_bytes() for entry in _entries(cache_home))
