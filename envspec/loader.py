@@ -77,7 +77,7 @@ def load_spec(root: Path) -> RawSpec:
     problems: list[Problem] = []
     base_path = root / BASE_FILE
     base = _load_document(base_path, problems, _keeps_no_secret)
-    local = _local_environments(base.data if base is not None else {})
+    shared = _non_local_environments(base.data if base is not None else {})
     overlays: dict[str, Document] = {}
     overlay_dir = root / OVERLAY_DIR
     if overlay_dir.is_dir():
@@ -89,7 +89,7 @@ def load_spec(root: Path) -> RawSpec:
                         Problem(display_path(path), 1, 1, "", f"second overlay for '{name}'")
                     )
                     continue
-                document = _load_document(path, problems, _never if name in local else _always)
+                document = _load_document(path, problems, _always if name in shared else _never)
                 if document is not None:
                     overlays[name] = document
     if problems or base is None:
@@ -131,15 +131,17 @@ def _keeps_no_secret(documents: list[tuple[Any, tuple[int, int]]]) -> bool:
     )
 
 
-def _local_environments(base: dict[str, Any]) -> set[str]:
-    """Environments that are, or may be, local: their overlays may hold secret literals."""
+def _non_local_environments(base: dict[str, Any]) -> set[str]:
+    """Environments the base declares, plainly, as not local: only their overlays may be cached
+    (a local environment's overlay may hold secret literals, and so may an overlay whose
+    environment is misnamed or unknown)."""
     environments = base.get("environments")
     if not isinstance(environments, dict):
         return set()
     return {
         name
         for name, environment in environments.items()
-        if not isinstance(environment, dict) or _maybe_true(environment.get("local"))
+        if isinstance(environment, dict) and not _maybe_true(environment.get("local"))
     }
 
 
@@ -202,7 +204,7 @@ def _parse(
         documents = (
             cache.parsed(text, _fast_documents, Path(__file__).read_bytes(), cacheable)
             if cacheable is not None
-            else _FastBuilder().documents(text)
+            else _fast_documents(text)
         )
     except (_AbortError, yaml.YAMLError):
         return _parse_recording(text, file, problems)

@@ -10,6 +10,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from envspec.cli import _Context, cli
+from envspec.writer import LOCK_FILE, MUTEX_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,6 +50,20 @@ def minimal(**extra: Any) -> dict[str, Any]:
     }
     spec.update(extra)
     return spec
+
+
+def output_files(out: Path) -> dict[str, bytes]:
+    """Every file of an output folder and its bytes (without the writers' mutex file)."""
+    return {
+        str(path.relative_to(out)): path.read_bytes()
+        for path in sorted(out.rglob("*"))
+        if path.is_file() and path.name != MUTEX_FILE
+    }
+
+
+def staged_leftovers(out: Path) -> list[Path]:
+    """Temporary files of a transaction still lying in an output folder (there must be none)."""
+    return [p for p in out.rglob("*") if ".envspec-" in p.name and p.name != LOCK_FILE]
 
 
 def run(*args: str) -> Result:

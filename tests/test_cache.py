@@ -117,6 +117,10 @@ def test_files_that_may_hold_a_secret_literal_are_never_cached(
     }
     assert run("validate", "--spec", str(write_spec(tmp_path / "a", spec, overlays))).exit_code == 0
     assert len(_entries(cache_home)) == 2, "the base and production's overlay, not development's"
+    misnamed = {**overlays, "dev": {"variables": {"API_TOKEN": canary}}}
+    result = run("validate", "--spec", str(write_spec(tmp_path / "c", spec, misnamed)))
+    assert result.exit_code == 1 and "dev" in result.output
+    assert len(_entries(cache_home)) == 2, "an overlay of an unknown environment is not kept"
     all_local = minimal(variables={"API_TOKEN": {"secret": "yes", "default": canary}})
     all_local["environments"] = {"development": {"targets": ["dotenv"], "local": "on"}}
     assert run("validate", "--spec", str(write_spec(tmp_path / "b", all_local))).exit_code == 0

@@ -11,7 +11,7 @@ import pytest
 
 from envspec import api
 from envspec.errors import RenderError
-from tests.helpers import REPO, minimal, run, write_spec
+from tests.helpers import REPO, minimal, output_files, run, write_spec
 
 
 def _render(out: Path, seed: str, locale: str, zone: str) -> dict[str, bytes]:
@@ -38,7 +38,7 @@ def _render(out: Path, seed: str, locale: str, zone: str) -> dict[str, bytes]:
         env=environment,
         capture_output=True,
     )
-    return _written(out)
+    return output_files(out)
 
 
 def test_same_bytes_in_two_processes(tmp_path: Path) -> None:
@@ -70,14 +70,6 @@ def test_parallel_rendering_reports_problems(
     assert [p.path for p in error.value.problems] == ["variables.BROKEN"]
 
 
-def _written(out: Path) -> dict[str, bytes]:
-    return {
-        str(path.relative_to(out)): path.read_bytes()
-        for path in sorted(out.rglob("*"))
-        if path.is_file() and path.name != ".envspec.lock"
-    }
-
-
 def test_writing_while_workers_render_gives_the_same_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -90,7 +82,7 @@ def test_writing_while_workers_render_gives_the_same_files(
     monkeypatch.setattr(api, "PARALLEL_THRESHOLD", 0)
     result = run("render", "--all", "--spec", str(REPO), "--out", str(tmp_path / "parallel"))
     assert result.exit_code == 0, result.output
-    assert _written(tmp_path / "parallel") == _written(tmp_path / "serial")
+    assert output_files(tmp_path / "parallel") == output_files(tmp_path / "serial")
 
 
 def test_a_worker_failing_late_leaves_no_output(

@@ -9,6 +9,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from envspec import api, parity
 from tests.helpers import REPO, minimal, run, write_spec
 
 
@@ -169,3 +170,39 @@ def test_explain_masks_secrets_and_names_files(tmp_path: Path) -> None:
     unknown = run("explain", "TOKN", "--spec", str(root))
     assert unknown.exit_code == 1
     assert "unknown variable 'TOKN' (did you mean 'TOKEN'?)" in unknown.output
+
+
+def test_the_parity_check_finds_every_difference_a_full_diff_judges(tmp_path: Path) -> None:
+    """validate compares only what can differ other than as expected; it must find the same
+    declared and undeclared differences as a full comparison."""
+    spec = minimal(
+        variables={
+            "GREETING": {"default": "hello"},
+            "REGION": {"default": "eu", "parity": "strict"},
+            "FEATURE": {"default": "on"},
+            "TRACING": {"required": False},
+        }
+    )
+    overlays: dict[str, dict[str, Any]] = {
+        "development": {"variables": {"GREETING": "hi", "TRACING": "yes"}},
+        "production": {
+            "variables": {"REGION": "us", "FEATURE": "off"},
+            "services": {"web": {"version": "2.0.0"}},
+            "differences": [{"path": "services.web.version", "reason": "canary"}],
+        },
+    }
+    projects = [api.load(write_spec(tmp_path / "spec", spec, overlays)), api.load(REPO)]
+    for project in projects:
+        policy = project.bundle.base.parity
+        full = parity.all_differences(project.environments, policy)
+        judged = parity.all_differences(project.environments, policy, judged=True)
+        for (a, b, every), (_, _, found) in zip(full, judged, strict=True):
+            wanted = [d for d in every if d.status != "expected"]
+            assert [d for d in found if d.status != "expected"] == wanted, (a.name, b.name)
+    first = projects[0]
+    judged = parity.all_differences(first.environments, first.bundle.base.parity, judged=True)
+    statuses = {d.path: d.status for _, _, found in judged for d in found}
+    assert statuses["variables.REGION"] == "undeclared"
+    assert statuses["variables.TRACING"] == "declared"
+    assert statuses["services.web.version"] == "declared"
+    assert "variables.GREETING" not in statuses, "an expected difference is not even compared"

@@ -260,3 +260,30 @@ def test_a_default_shared_by_environments_is_still_checked_in_each(tmp_path: Pat
     )
     assert "environment 'development'" not in result.output
     assert LOCAL_CANARY not in result.output
+
+
+def test_services_named_like_environment_wide_files_keep_their_own(tmp_path: Path) -> None:
+    names = ("secret", "namespace", "kustomization", "externalsecret")
+    spec = minimal(
+        services={
+            name: {"image": f"example/{name}", "version": "1.0.0", "ports": [8000]}
+            for name in names
+        },
+        variables={"API_TOKEN": {"secret": True}, "GREETING": {"default": "hello"}},
+    )
+    overlays: dict[str, Any] = {
+        "development": {"variables": {"API_TOKEN": LOCAL_CANARY}},
+        "production": {"variables": {"API_TOKEN": {"secret": "vault://app#token"}}},
+    }
+    root = write_spec(tmp_path / "spec", spec, overlays)
+    result = run("render", "--env", "prod", "--spec", str(root))
+    assert result.exit_code == 0, result.output
+    folder = root / "build" / "production" / "kubernetes"
+    documents = {(d["kind"], d["metadata"]["name"]): d for d in kustomize(folder)}
+    for document in documents.values():
+        validate_kubernetes(document)
+    assert ("Secret", "demo-secrets") in documents
+    assert ("Namespace", "demo-production") in documents
+    for name in names:
+        assert ("Deployment", name) in documents and ("Service", name) in documents
+        assert documents[("ConfigMap", f"{name}-config")]["data"]["GREETING"] == "hello"

@@ -12,15 +12,7 @@ import pytest
 from envspec import api, writer
 from envspec.errors import OutputError
 from envspec.writer import OutputFile, Scope, apply, plan
-from tests.helpers import minimal, run, write_spec
-
-
-def _snapshot(root: Path) -> dict[str, bytes]:
-    return {
-        str(path.relative_to(root)): path.read_bytes()
-        for path in sorted(root.rglob("*"))
-        if path.is_file() and path.name != writer.MUTEX_FILE
-    }
+from tests.helpers import minimal, output_files, run, staged_leftovers, write_spec
 
 
 @pytest.fixture
@@ -38,7 +30,7 @@ def test_failure_while_staging_leaves_output_as_before(
 ) -> None:
     assert _render(spec, "--all")[0] == 0
     out = spec / "build"
-    before = _snapshot(out)
+    before = output_files(out)
     (spec / "envspec.yaml").write_text(
         (spec / "envspec.yaml").read_text().replace("hello", "changed")
     )
@@ -55,16 +47,14 @@ def test_failure_while_staging_leaves_output_as_before(
     code, output = _render(spec, "--all")
     assert code == 1
     assert "No space left on device" in output and "nothing was changed" in output
-    assert _snapshot(out) == before
-    assert not [
-        p for p in out.rglob("*") if ".envspec-" in p.name and p.name != ".envspec-lock.json"
-    ]
+    assert output_files(out) == before
+    assert not staged_leftovers(out)
 
 
 def test_failure_while_renaming_rolls_back(spec: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert _render(spec, "--all")[0] == 0
     out = spec / "build"
-    before = _snapshot(out)
+    before = output_files(out)
     (spec / "envspec.yaml").write_text(
         (spec / "envspec.yaml").read_text().replace("hello", "changed")
     )
@@ -80,7 +70,7 @@ def test_failure_while_renaming_rolls_back(spec: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(Path, "replace", failing_replace)
     code, _ = _render(spec, "--all")
     assert code == 1
-    assert _snapshot(out) == before
+    assert output_files(out) == before
 
 
 def test_hand_edited_file_is_protected_until_force(spec: Path) -> None:
@@ -90,11 +80,11 @@ def test_hand_edited_file_is_protected_until_force(spec: Path) -> None:
     (spec / "envspec.yaml").write_text(
         (spec / "envspec.yaml").read_text().replace("hello", "changed")
     )
-    before = _snapshot(spec / "build")
+    before = output_files(spec / "build")
     code, output = _render(spec, "--all")
     assert code == 1
     assert ".env.development: edited by hand" in output
-    assert _snapshot(spec / "build") == before, "nothing is written when one file is protected"
+    assert output_files(spec / "build") == before, "nothing is written when one file is protected"
     code, output = _render(spec, "--all", "--force")
     assert code == 0
     assert "GREETING='changed'" in env_file.read_text()
@@ -139,11 +129,11 @@ def test_check_reports_drift_and_writes_nothing(spec: Path) -> None:
     (spec / "envspec.yaml").write_text(
         (spec / "envspec.yaml").read_text().replace("hello", "changed")
     )
-    before = _snapshot(spec / "build")
+    before = output_files(spec / "build")
     code, output = _render(spec, "--all", "--check")
     assert code == 1
     assert ".env.development" in output
-    assert _snapshot(spec / "build") == before
+    assert output_files(spec / "build") == before
 
 
 @pytest.mark.parametrize("path", ["../escape", "/etc/passwd", "a/../../b", ""])
@@ -189,10 +179,6 @@ def test_unchanged_render_skips_loading(spec: Path, monkeypatch: pytest.MonkeyPa
     assert code == 1 and "would write" in output, "a changed input means a full check"
 
 
-def _leftovers(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if ".envspec-" in p.name and p.name != writer.LOCK_FILE]
-
-
 def test_a_failing_later_target_discards_what_earlier_targets_staged(spec: Path) -> None:
     (spec / "templates" / "settings").mkdir(parents=True)
     (spec / "templates" / "settings" / "settings.py.j2").write_text("{{ no_such_name }}\n")
@@ -201,15 +187,15 @@ def test_a_failing_later_target_discards_what_earlier_targets_staged(spec: Path)
     assert not (spec / "build").exists(), "the output folder it created is gone again"
     (spec / "templates" / "settings" / "settings.py.j2").unlink()
     assert _render(spec, "--all")[0] == 0
-    before = _snapshot(spec / "build")
+    before = output_files(spec / "build")
     (spec / "templates" / "settings" / "settings.py.j2").write_text("{{ no_such_name }}\n")
     (spec / "envspec.yaml").write_text(
         (spec / "envspec.yaml").read_text().replace("hello", "changed")
     )
     code, _ = _render(spec, "--all")
     assert code == 1
-    assert _snapshot(spec / "build") == before
-    assert not _leftovers(spec / "build")
+    assert output_files(spec / "build") == before
+    assert not staged_leftovers(spec / "build")
 
 
 def test_a_conflict_in_a_later_target_discards_what_was_staged(spec: Path) -> None:
@@ -219,8 +205,8 @@ def test_a_conflict_in_a_later_target_discards_what_was_staged(spec: Path) -> No
     (spec / "envspec.yaml").write_text(
         (spec / "envspec.yaml").read_text().replace("hello", "changed")
     )
-    before = _snapshot(spec / "build")
+    before = output_files(spec / "build")
     code, output = _render(spec, "--all")
     assert code == 1 and "settings.py: edited by hand" in output
-    assert _snapshot(spec / "build") == before
-    assert not _leftovers(spec / "build")
+    assert output_files(spec / "build") == before
+    assert not staged_leftovers(spec / "build")
