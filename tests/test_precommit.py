@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def _pre_commit(project: Path, home: Path) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "PRE_COMMIT_HOME": str(home), "NO_COLOR": "1"}
     return subprocess.run(
-        [shutil.which("pre-commit") or "pre-commit", "run", "--all-files"],
+        [sys.executable, "-m", "pre_commit", "run", "--all-files"],
         cwd=project,
         env=environment,
         capture_output=True,
