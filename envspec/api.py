@@ -22,7 +22,7 @@ from envspec.loader import load_spec
 from envspec.models import SpecBundle, Variable
 from envspec.render import ENVIRONMENT_RENDERERS, PROJECT_RENDERERS, TARGETS
 from envspec.render.base import Templates
-from envspec.resolve import ResolvedEnvironment, SourceMaps, resolve_all
+from envspec.resolve import ResolvedEnvironment, ResolvedVariable, SourceMaps, resolve_all
 from envspec.schema import spec_schema
 from envspec.validate import validate_spec
 from envspec.writer import OutputFile, Scope, plan, write
@@ -36,6 +36,7 @@ class Project:
     bundle: SpecBundle
     sources: SourceMaps
     environments: Mapping[str, ResolvedEnvironment]
+    defaults: Mapping[str, ResolvedVariable]
     templates_dir: Path | None
 
     def environment(self, name: str) -> ResolvedEnvironment:
@@ -48,8 +49,10 @@ def load(spec: Path | None = None) -> Project:
     raw = load_spec(root)
     bundle = validate_spec(raw)
     sources = SourceMaps.of(raw)
-    environments = resolve_all(bundle, sources)
-    return Project(root, bundle, sources, environments, raw.templates)
+    resolution = resolve_all(bundle, sources)
+    return Project(
+        root, bundle, sources, resolution.environments, resolution.defaults, raw.templates
+    )
 
 
 def select_environment(name: str, known: Iterable[str]) -> str:
@@ -289,7 +292,7 @@ def _render_job(
     try:
         if name is None:
             rendered = PROJECT_RENDERERS[target].render(
-                project.bundle.base, project.environments, templates
+                project.bundle.base, project.environments, project.defaults, templates
             )
         else:
             rendered = ENVIRONMENT_RENDERERS[target].render(project.environments[name], templates)

@@ -111,18 +111,30 @@ class SourceMaps:
         return self.overlays.get(environment)
 
 
-def resolve_all(bundle: SpecBundle, sources: SourceMaps) -> dict[str, ResolvedEnvironment]:
-    """Resolve every environment; raise one :class:`SpecError` with the problems of all of them."""
+@dataclass(frozen=True)
+class Resolution:
+    """Every environment resolved, and each variable's default as resolved once for all."""
+
+    environments: dict[str, ResolvedEnvironment]
+    defaults: Mapping[str, ResolvedVariable]
+
+
+def resolve_all(bundle: SpecBundle, sources: SourceMaps) -> Resolution:
+    """Resolve every environment; raise one :class:`SpecError` with the problems of all of them.
+
+    Each default is checked against its type once, whether or not an environment uses it, and
+    the result is shared by every environment that does (checks that depend on the environment,
+    the secret-literal rule and scoped rules, run in each)."""
     problems: list[Problem] = []
+    defaults = _Checks(bundle.base, "", sources, problems).defaults()
     resolved: dict[str, ResolvedEnvironment] = {}
-    defaults: dict[str, ResolvedVariable] = {}
     for name in bundle.base.environments:
         environment = _resolve(bundle, name, sources, problems, defaults)
         if environment is not None:
             resolved[name] = environment
     if problems:
         raise SpecError(problems)
-    return resolved
+    return Resolution(resolved, defaults)
 
 
 def _resolve(
@@ -130,36 +142,28 @@ def _resolve(
     name: str,
     sources: SourceMaps,
     problems: list[Problem],
-    defaults: dict[str, ResolvedVariable],
+    defaults: Mapping[str, ResolvedVariable],
 ) -> ResolvedEnvironment | None:
     spec = bundle.base
     config = spec.environments[name]
     overlay = bundle.overlays.get(name, Overlay())
-    here = _Context(spec, name, config, sources, problems, defaults=defaults)
-    variables = dict(here.variables(overlay))
+    here = _Context(spec, name, sources, problems, config)
+    variables = dict(here.variables(overlay, defaults))
     services = tuple(here.services(overlay, variables))
     if problems:
         return None
     return ResolvedEnvironment(spec.project, name, config, services, variables, overlay.differences)
 
 
-class _Context:
-    def __init__(
-        self,
-        spec: Spec,
-        name: str,
-        config: Environment,
-        sources: SourceMaps,
-        problems: list[Problem],
-        *,
-        defaults: dict[str, ResolvedVariable],
-    ) -> None:
+class _Checks:
+    """Type checks of values and the problems they find, in one environment (``name``) or, with
+    no name, in the base."""
+
+    def __init__(self, spec: Spec, name: str, sources: SourceMaps, problems: list[Problem]) -> None:
         self.spec = spec
         self.name = name
-        self.config = config
         self.sources = sources
         self.problems = problems
-        self.defaults = defaults
 
     def _problem(self, in_overlay: bool, path: SpecPath, message: str) -> None:
         source = self.sources.overlay(self.name) if in_overlay else self.sources.base
@@ -169,63 +173,26 @@ class _Context:
             Problem(position.file, position.line, position.column, dotted(path), message)
         )
 
-    def variables(self, overlay: Overlay) -> Iterator[tuple[str, ResolvedVariable]]:
-        """Each variable's value here. A value taken from the base's default is the same in every
-        environment, so it is resolved once and shared (checks that depend on the environment,
-        the secret-literal rule and scoped rules, still run in each)."""
+    def defaults(self) -> dict[str, ResolvedVariable]:
+        """Every variable's default that is a reference or a valid literal."""
         base_source = self.sources.base
-        overlay_source = self.sources.overlay(self.name)
-        values = overlay.variables
-        shared = self.defaults
-        local = self.config.local
+        found = {}
         for name, variable in self.spec.variables.items():
-            raw = values.get(name)
-            in_overlay = raw is not None or name in values
-            if in_overlay:
-                path: SpecPath = ("variables", name)
-                assert overlay_source is not None
-                origin = Origin(overlay_source, path)
-            else:
-                resolved = shared.get(name)
-                if resolved is not None and (local or not variable.secret):
-                    if variable.rules and resolved.value is not None:
-                        self._check_rules(
-                            variable, name, resolved.value, False, resolved.origin.path
-                        )
-                    yield name, resolved
-                    continue
-                raw = variable.default
-                path = ("variables", name, "default")
-                origin = Origin(base_source, path)
+            raw = variable.default
             if raw is None:
-                if variable.is_required:
-                    self._problem(
-                        False,
-                        ("variables", name),
-                        f"no value in environment '{self.name}': give it a default or set it in "
-                        f"environments/{self.name}.yaml",
-                    )
                 continue
+            path: SpecPath = ("variables", name, "default")
             if isinstance(raw, SecretSource):
-                resolved = ResolvedVariable(name, variable, None, raw.secret, origin)
-            elif variable.secret and not local:
-                self._problem(
-                    in_overlay,
-                    path,
-                    f"'{name}' is secret: a literal value is allowed only in local environments, "
-                    f"and '{self.name}' is not local; use {{secret: \"<backend>://<path>\"}}",
+                found[name] = ResolvedVariable(
+                    name, variable, None, raw.secret, Origin(base_source, path)
                 )
                 continue
-            else:
-                text = self._typed(variable, name, raw, in_overlay, path)
-                if text is None:
-                    continue
-                if variable.rules:
-                    self._check_rules(variable, name, text, in_overlay, path)
-                resolved = ResolvedVariable(name, variable, text, None, origin)
-            if not in_overlay:
-                shared[name] = resolved
-            yield name, resolved
+            text = self._typed(variable, name, raw, False, path)
+            if text is not None:
+                found[name] = ResolvedVariable(
+                    name, variable, text, None, Origin(base_source, path)
+                )
+        return found
 
     def _typed(
         self, variable: Variable, name: str, raw: LiteralValue, in_overlay: bool, path: SpecPath
@@ -244,6 +211,79 @@ class _Context:
             )
             return None
         return text
+
+
+class _Context(_Checks):
+    """Resolution of one environment."""
+
+    def __init__(
+        self,
+        spec: Spec,
+        name: str,
+        sources: SourceMaps,
+        problems: list[Problem],
+        config: Environment,
+    ) -> None:
+        super().__init__(spec, name, sources, problems)
+        self.config = config
+
+    def variables(
+        self, overlay: Overlay, defaults: Mapping[str, ResolvedVariable]
+    ) -> Iterator[tuple[str, ResolvedVariable]]:
+        """Each variable's value here: the overlay's, else the base's default."""
+        overlay_source = self.sources.overlay(self.name)
+        values = overlay.variables
+        local = self.config.local
+        for name, variable in self.spec.variables.items():
+            raw = values.get(name)
+            if raw is None and name not in values:
+                resolved = defaults.get(name)
+                if resolved is None:
+                    if variable.default is None and variable.is_required:
+                        self._missing(name)
+                    continue
+                if variable.secret and not local and resolved.reference is None:
+                    self._secret_literal(False, resolved.origin.path, name)
+                    continue
+                if variable.rules and resolved.value is not None:
+                    self._check_rules(variable, name, resolved.value, False, resolved.origin.path)
+                yield name, resolved
+                continue
+            path: SpecPath = ("variables", name)
+            assert overlay_source is not None
+            origin = Origin(overlay_source, path)
+            if raw is None:
+                if variable.is_required:
+                    self._missing(name)
+                continue
+            if isinstance(raw, SecretSource):
+                yield name, ResolvedVariable(name, variable, None, raw.secret, origin)
+                continue
+            if variable.secret and not local:
+                self._secret_literal(True, path, name)
+                continue
+            text = self._typed(variable, name, raw, True, path)
+            if text is None:
+                continue
+            if variable.rules:
+                self._check_rules(variable, name, text, True, path)
+            yield name, ResolvedVariable(name, variable, text, None, origin)
+
+    def _missing(self, name: str) -> None:
+        self._problem(
+            False,
+            ("variables", name),
+            f"no value in environment '{self.name}': give it a default or set it in "
+            f"environments/{self.name}.yaml",
+        )
+
+    def _secret_literal(self, in_overlay: bool, path: SpecPath, name: str) -> None:
+        self._problem(
+            in_overlay,
+            path,
+            f"'{name}' is secret: a literal value is allowed only in local environments, "
+            f"and '{self.name}' is not local; use {{secret: \"<backend>://<path>\"}}",
+        )
 
     def _check_rules(
         self, variable: Variable, name: str, text: str, in_overlay: bool, path: SpecPath

@@ -23,7 +23,7 @@ from envspec.incremental import builtin_template_dir
 from envspec.loader import display_path
 from envspec.models import Spec
 from envspec.render.filters import FILTERS, CannotCarry, to_yaml
-from envspec.resolve import ResolvedEnvironment, deep_merge
+from envspec.resolve import ResolvedEnvironment, ResolvedVariable, deep_merge
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,13 @@ class ProjectRenderer(Protocol):
     """Renders artifacts that describe the whole spec (``.env.example``, ``settings.py``)."""
 
     def render(
-        self, spec: Spec, environments: Mapping[str, ResolvedEnvironment], templates: Templates
-    ) -> Iterable[RenderedFile]: ...
+        self,
+        spec: Spec,
+        environments: Mapping[str, ResolvedEnvironment],
+        defaults: Mapping[str, ResolvedVariable],
+        templates: Templates,
+    ) -> Iterable[RenderedFile]:
+        """``defaults``: each variable's default as resolved (typed text or reference)."""
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:

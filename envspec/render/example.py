@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from envspec.models import LiteralValue, SecretSource, Spec, Variable
+from envspec.models import Spec, Variable
 from envspec.render.base import RenderedFile, Templates
 from envspec.render.filters import CannotCarry, dotenv_quote
-from envspec.resolve import ResolvedEnvironment, coerce
+from envspec.resolve import ResolvedEnvironment, ResolvedVariable, coerce
 
 
 @dataclass(frozen=True)
@@ -24,16 +24,26 @@ class ExampleEntry:
 
 class ExampleRenderer:
     def render(
-        self, spec: Spec, environments: Mapping[str, ResolvedEnvironment], templates: Templates
+        self,
+        spec: Spec,
+        environments: Mapping[str, ResolvedEnvironment],
+        defaults: Mapping[str, ResolvedVariable],
+        templates: Templates,
     ) -> Iterable[RenderedFile]:
-        entries = [self._entry(spec, name, environments) for name in spec.variables]
+        entries = [
+            self._entry(spec, name, environments, defaults.get(name)) for name in spec.variables
+        ]
         yield RenderedFile(
             ".env.example",
             templates.render("example/env.example.j2", project=spec.project, entries=entries),
         )
 
     def _entry(
-        self, spec: Spec, name: str, environments: Mapping[str, ResolvedEnvironment]
+        self,
+        spec: Spec,
+        name: str,
+        environments: Mapping[str, ResolvedEnvironment],
+        default: ResolvedVariable | None,
     ) -> ExampleEntry:
         variable = spec.variables[name]
         kind = (
@@ -56,20 +66,32 @@ class ExampleRenderer:
                 sources.append(f"{env_name}: {source}")
             notes.append("secret, from " + "; ".join(sources) if sources else "secret")
         else:
-            value, quoted = _example_value(variable, (variable.default, variable.example))
+            value, quoted = _example_value(variable, default, variable.example)
         return ExampleEntry(name, kind, variable.description, tuple(notes), value, quoted)
 
 
 def _example_value(
-    variable: Variable, candidates: tuple[LiteralValue | SecretSource | None, ...]
+    variable: Variable, default: ResolvedVariable | None, example: str | None
 ) -> tuple[str | None, str]:
-    """The first candidate that is valid for the variable and that a .env line can carry."""
-    for candidate in candidates:
-        if candidate is None or isinstance(candidate, SecretSource):
-            continue
+    """The default, else the example: the first that is valid for the variable and that a .env
+    line can carry."""
+    if default is not None and default.value is not None:
+        quoted = _carried(default.value)
+        if quoted is not None:
+            return default.value, quoted
+    if example is not None:
         try:
-            text = coerce(variable, candidate)
-            return text, dotenv_quote(text)
-        except (ValueError, CannotCarry):
-            continue
+            text = coerce(variable, example)
+        except ValueError:
+            return None, ""
+        quoted = _carried(text)
+        if quoted is not None:
+            return text, quoted
     return None, ""
+
+
+def _carried(text: str) -> str | None:
+    try:
+        return dotenv_quote(text)
+    except CannotCarry:
+        return None

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from envspec.models import ENVIRONMENT_VARIABLE, SecretSource, Spec, Variable
+from envspec.models import ENVIRONMENT_VARIABLE, Spec, Variable
 from envspec.render.base import RenderedFile, Templates
-from envspec.resolve import ResolvedEnvironment, coerce, typed_rule
+from envspec.resolve import ResolvedEnvironment, ResolvedVariable, typed_rule
 
 _BASE_TYPES = {"str": "str", "int": "int", "float": "float", "bool": "bool", "url": "str"}
 
@@ -32,9 +32,16 @@ class SettingsField:
 
 class SettingsRenderer:
     def render(
-        self, spec: Spec, environments: Mapping[str, ResolvedEnvironment], templates: Templates
+        self,
+        spec: Spec,
+        environments: Mapping[str, ResolvedEnvironment],
+        defaults: Mapping[str, ResolvedVariable],
+        templates: Templates,
     ) -> Iterable[RenderedFile]:
-        fields = {name: _field(name, variable) for name, variable in spec.variables.items()}
+        fields = {
+            name: _field(name, variable, defaults.get(name))
+            for name, variable in spec.variables.items()
+        }
         classes = [SettingsClass("Settings", "Every variable of the spec.", tuple(fields.values()))]
         for service_name, service in spec.services.items():
             names = service.variables if service.variables is not None else tuple(spec.variables)
@@ -76,9 +83,9 @@ def _class_name(service: str) -> str:
     return "".join(part.capitalize() for part in service.split("-")) + "Settings"
 
 
-def _field(name: str, variable: Variable) -> SettingsField:
+def _field(name: str, variable: Variable, default_value: ResolvedVariable | None) -> SettingsField:
     annotation = _annotation(variable)
-    default = _default(variable)
+    default = _default(variable, default_value)
     if default is None and not variable.is_required:
         annotation += " | None"
         default = "None"
@@ -101,11 +108,11 @@ def _annotation(variable: Variable) -> str:
     return _BASE_TYPES[variable.type]
 
 
-def _default(variable: Variable) -> str | None:
-    raw = variable.default
-    if raw is None or isinstance(raw, SecretSource) or variable.secret:
+def _default(variable: Variable, resolved: ResolvedVariable | None) -> str | None:
+    """The Python literal of a variable's default, from the text resolved for it."""
+    if resolved is None or resolved.value is None or variable.secret:
         return None
-    text = coerce(variable, raw)
+    text = resolved.value
     value: Any
     if variable.type == "int":
         value = int(text)
