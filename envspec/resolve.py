@@ -236,11 +236,16 @@ class _Context(_Checks):
         local = self.config.local
         for name, variable in self.spec.variables.items():
             raw = values.get(name)
-            if raw is None and name not in values:
+            if raw is None:
                 resolved = defaults.get(name)
                 if resolved is None:
                     if variable.default is None and variable.is_required:
-                        self._missing(name)
+                        self._problem(
+                            False,
+                            ("variables", name),
+                            f"no value in environment '{self.name}': give it a default or set "
+                            f"it in environments/{self.name}.yaml",
+                        )
                     continue
                 if variable.secret and not local and resolved.reference is None:
                     self._secret_literal(False, resolved.origin.path, name)
@@ -252,10 +257,6 @@ class _Context(_Checks):
             path: SpecPath = ("variables", name)
             assert overlay_source is not None
             origin = Origin(overlay_source, path)
-            if raw is None:
-                if variable.is_required:
-                    self._missing(name)
-                continue
             if isinstance(raw, SecretSource):
                 yield name, ResolvedVariable(name, variable, None, raw.secret, origin)
                 continue
@@ -268,14 +269,6 @@ class _Context(_Checks):
             if variable.rules:
                 self._check_rules(variable, name, text, True, path)
             yield name, ResolvedVariable(name, variable, text, None, origin)
-
-    def _missing(self, name: str) -> None:
-        self._problem(
-            False,
-            ("variables", name),
-            f"no value in environment '{self.name}': give it a default or set it in "
-            f"environments/{self.name}.yaml",
-        )
 
     def _secret_literal(self, in_overlay: bool, path: SpecPath, name: str) -> None:
         self._problem(
