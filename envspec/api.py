@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,36 +23,64 @@ from envspec.loader import load_spec
 from envspec.models import SpecBundle, Variable
 from envspec.render import ENVIRONMENT_RENDERERS, PROJECT_RENDERERS, TARGETS
 from envspec.render.base import Templates
-from envspec.resolve import ResolvedEnvironment, ResolvedVariable, SourceMaps, resolve_all
+from envspec.resolve import (
+    Resolution,
+    ResolvedEnvironment,
+    ResolvedVariable,
+    Resolver,
+    SourceMaps,
+    resolve_all,
+)
 from envspec.schema import spec_schema
 from envspec.validate import validate_spec
 from envspec.writer import OutputFile, Scope, plan, write
 
 
 @dataclass(frozen=True)
-class Project:
-    """A loaded, valid spec with every environment resolved."""
+class Checked:
+    """A spec folder whose files are valid, its environments not resolved yet."""
 
     root: Path
     bundle: SpecBundle
     sources: SourceMaps
+    templates_dir: Path | None
+
+    def environment_names(self) -> list[str]:
+        return list(self.bundle.base.environments)
+
+
+@dataclass(frozen=True)
+class Project(Checked):
+    """A loaded, valid spec with every environment resolved."""
+
     environments: Mapping[str, ResolvedEnvironment]
     defaults: Mapping[str, ResolvedVariable]
-    templates_dir: Path | None
 
     def environment(self, name: str) -> ResolvedEnvironment:
         return self.environments[select_environment(name, self.environments)]
 
 
-def load(spec: Path | None = None) -> Project:
-    """Load, validate and resolve a spec folder; a :class:`SpecError` lists every problem."""
+def check(spec: Path | None = None) -> Checked:
+    """Load a spec folder and validate its files; a :class:`SpecError` lists every problem."""
     root = spec_root(spec)
     raw = load_spec(root)
-    bundle = validate_spec(raw)
-    sources = SourceMaps.of(raw)
-    resolution = resolve_all(bundle, sources)
+    return Checked(root, validate_spec(raw), SourceMaps.of(raw), raw.templates)
+
+
+def load(spec: Path | None = None) -> Project:
+    """Load, validate and resolve a spec folder; a :class:`SpecError` lists every problem."""
+    checked = check(spec)
+    return _project(checked, resolve_all(checked.bundle, checked.sources))
+
+
+def _project(checked: Checked, resolution: Resolution) -> Project:
     return Project(
-        root, bundle, sources, resolution.environments, resolution.defaults, raw.templates
+        root=checked.root,
+        bundle=checked.bundle,
+        sources=checked.sources,
+        templates_dir=checked.templates_dir,
+        environments=resolution.environments,
+        defaults=resolution.defaults,
     )
 
 
@@ -70,16 +99,26 @@ def select_environment(name: str, known: Iterable[str]) -> str:
     )
 
 
-def validate(project: Project) -> list[Problem]:
-    """Check what loading does not: parity and that every artifact renders. Returns warnings."""
-    differences = parity.all_differences(
-        project.environments, project.bundle.base.parity, judged=True
-    )
-    problems = parity.check(differences, project.sources)
-    if problems:
-        raise SpecError(problems)
-    render_files(project, list(project.environments), ())
-    return stale_declarations(project, differences)
+def validate(checked: Checked) -> tuple[Project, list[Problem]]:
+    """Resolve every environment, check parity and render every artifact in memory; return the
+    project and the warnings. Large specs render in workers while resolving and checking."""
+    found: list[list[tuple[ResolvedEnvironment, ResolvedEnvironment, list[parity.Difference]]]]
+    found = []
+
+    def check_parity(project: Project) -> None:
+        differences = parity.all_differences(
+            project.environments, project.bundle.base.parity, judged=True
+        )
+        problems = parity.check(differences, project.sources)
+        if problems:
+            raise SpecError(problems)
+        found.append(differences)
+
+    rendering = Rendering(checked, checked.environment_names(), (), on_resolved=check_parity)
+    for _ in rendering:
+        pass
+    assert rendering.project is not None
+    return rendering.project, stale_declarations(rendering.project, found[0])
 
 
 def stale_declarations(
@@ -202,7 +241,7 @@ def init(
         temporary.write_text(file.content, encoding="utf-8")
         temporary.replace(target)
     try:
-        validate(load(folder))
+        validate(check(folder))
     except (SpecError, RenderError) as error:
         return [folder / f.path for f in plan_.write], list(error.problems)
     return [folder / f.path for f in plan_.write], []
@@ -222,71 +261,126 @@ def render_files(
     project: Project, environments: Sequence[str], targets: Sequence[str]
 ) -> list[OutputFile]:
     """Render in memory; raise one :class:`RenderError` with the problems of every target."""
-    return [file for batch in _rendered(project, environments, targets) for file in batch]
-
-
-def _rendered(
-    project: Project, environments: Sequence[str], targets: Sequence[str]
-) -> Iterator[list[OutputFile]]:
-    """Each target's files as soon as they are rendered. Once a target fails, the rest are still
-    rendered to report every problem, and one :class:`RenderError` is raised at the end."""
-    unknown = [target for target in targets if target not in TARGETS]
-    if unknown:
-        raise EnvspecError(
-            f"unknown target '{unknown[0]}'{did_you_mean(unknown[0], TARGETS)}; "
-            f"known: {', '.join(TARGETS)}"
-        )
-    templates = Templates(project.templates_dir)
-    problems = templates.unknown_overrides()
-    jobs: list[tuple[str | None, str]] = [
-        (name, target)
-        for name in environments
-        for target in project.environments[name].config.targets
-        if not targets or target in targets
-    ]
-    jobs += [(None, target) for target in PROJECT_RENDERERS if not targets or target in targets]
-    for rendered, found in _run_jobs(project, templates, jobs, environments):
-        problems.extend(found)
-        if not problems:
-            yield rendered
-    if problems:
-        raise RenderError(problems)
+    return [file for batch in Rendering(project, environments, targets) for file in batch]
 
 
 PARALLEL_THRESHOLD = 20_000
-_FORKED: dict[str, tuple[Project, Templates]] = {}
+"""From this many resolved values on (variables x environments rendered), targets render in
+forked workers."""
+
+Job = tuple[str | None, str]
+"""An environment's target, or (None, a project-wide target)."""
 
 
-def _run_jobs(
-    project: Project,
-    templates: Templates,
-    jobs: list[tuple[str | None, str]],
-    environments: Sequence[str],
-) -> Iterator[tuple[list[OutputFile], list[Problem]]]:
-    """Each job's files and problems, in job order. Large specs render in two forked workers
-    (the work is independent per target); ``ENVSPEC_JOBS=1`` keeps everything in one process."""
-    size = sum(len(project.environments[name].variables) for name in environments)
-    workers = min(2, os.cpu_count() or 1, len(jobs))
-    if size < PARALLEL_THRESHOLD or workers < 2 or os.environ.get("ENVSPEC_JOBS") == "1":
-        for job in jobs:
-            yield _render_job(project, templates, job)
-        return
-    import multiprocessing
+class Rendering:
+    """The files of some environments' targets, each batch as soon as its target has rendered.
 
-    _FORKED["state"] = (project, templates)  # inherited by the forked workers, not pickled
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            yield from pool.imap(_forked_job, jobs, chunksize=1)
-    finally:
-        _FORKED.clear()
+    Given a :class:`Checked` spec, it resolves the environments one by one. For large specs each
+    target renders in a forked worker as soon as what it needs is resolved (``settings.py`` needs
+    only the defaults, an environment's targets that environment, ``.env.example`` all of them),
+    while this process resolves the next environment. ``on_resolved`` runs once everything is
+    resolved, while the workers render. Once a target fails, the rest are still rendered to
+    report every problem, and one :class:`RenderError` is raised at the end. ``ENVSPEC_JOBS=1``
+    keeps everything in one process."""
 
+    def __init__(
+        self,
+        spec: Checked,
+        environments: Sequence[str],
+        targets: Sequence[str],
+        on_resolved: Callable[[Project], None] | None = None,
+    ) -> None:
+        unknown = [target for target in targets if target not in TARGETS]
+        if unknown:
+            raise EnvspecError(
+                f"unknown target '{unknown[0]}'{did_you_mean(unknown[0], TARGETS)}; "
+                f"known: {', '.join(TARGETS)}"
+            )
+        self.spec = spec
+        self.project = spec if isinstance(spec, Project) else None
+        self.on_resolved = on_resolved
+        self.templates = Templates(spec.templates_dir)
+        self.problems = self.templates.unknown_overrides()
+        configs = spec.bundle.base.environments
+        self.jobs: list[Job] = [
+            (name, target)
+            for name in environments
+            for target in configs[name].targets
+            if not targets or target in targets
+        ]
+        self.jobs += [
+            (None, target) for target in PROJECT_RENDERERS if not targets or target in targets
+        ]
+        size = len(spec.bundle.base.variables) * len(environments)
+        workers = min(2, os.cpu_count() or 1, len(self.jobs))
+        self.parallel = (
+            size >= PARALLEL_THRESHOLD and workers >= 2 and os.environ.get("ENVSPEC_JOBS") != "1"
+        )
+        self.workers = workers
 
-def _forked_job(job: tuple[str | None, str]) -> tuple[list[OutputFile], list[Problem]]:
-    return _render_job(*_FORKED["state"], job)
+    def __iter__(self) -> Iterator[list[OutputFile]]:
+        results = self._in_workers() if self.parallel else self._here()
+        for rendered, found in results:
+            self.problems.extend(found)
+            if not self.problems:
+                yield rendered
+        if self.problems:
+            raise RenderError(self.problems)
+
+    def _here(self) -> Iterator[tuple[list[OutputFile], list[Problem]]]:
+        project = self.project or self._resolved(resolve_all(self.spec.bundle, self.spec.sources))
+        for job in self.jobs:
+            yield _render_job(project, self.templates, job)
+
+    def _in_workers(self) -> Iterator[tuple[list[OutputFile], list[Problem]]]:
+        from envspec.workers import Children
+
+        spec = self.spec
+        with Children[Job](self.workers) as children:
+            if self.project is not None:
+                resolver = None
+                partial = self.project
+            else:
+                resolver = Resolver(spec.bundle, spec.sources)
+                partial = _project(spec, Resolution(resolver.environments, resolver.defaults))
+            started: set[Job] = set()
+
+            def start_ready(everything: bool) -> None:
+                for job in self.jobs:
+                    name, target = job
+                    ready = (
+                        name in partial.environments
+                        if name is not None
+                        else everything or not PROJECT_RENDERERS[target].needs_environments
+                    )
+                    if ready and job not in started:
+                        started.add(job)
+                        children.submit(
+                            job, functools.partial(_render_job, partial, self.templates, job)
+                        )
+
+            start_ready(resolver is None)
+            if resolver is not None:
+                for name in spec.environment_names():
+                    if resolver.resolve(name) is not None:
+                        start_ready(False)
+                    for _, result in children.finished(block=False):
+                        yield result
+                self._resolved(resolver.finish())
+                start_ready(True)
+            while children.pending():
+                for _, result in children.finished(block=True):
+                    yield result
+
+    def _resolved(self, resolution: Resolution) -> Project:
+        self.project = _project(self.spec, resolution)
+        if self.on_resolved is not None:
+            self.on_resolved(self.project)
+        return self.project
 
 
 def _render_job(
-    project: Project, templates: Templates, job: tuple[str | None, str]
+    project: Project, templates: Templates, job: Job
 ) -> tuple[list[OutputFile], list[Problem]]:
     name, target = job
     try:
@@ -302,26 +396,25 @@ def _render_job(
 
 
 def render(
-    project: Project, options: RenderOptions, inputs: tuple[str, str] | None = None
+    spec: Checked, options: RenderOptions, inputs: tuple[str, str] | None = None
 ) -> RenderResult:
     """Render the chosen environments and write them (or, with ``check``, only compare)."""
+    known = spec.environment_names()
     if options.all:
-        names = list(project.environments)
+        names = known
     elif options.environments:
-        names = list(
-            dict.fromkeys(select_environment(n, project.environments) for n in options.environments)
-        )
+        names = list(dict.fromkeys(select_environment(n, known) for n in options.environments))
     else:
         raise EnvspecError("name an environment with --env, or render every one with --all")
-    out = options.out if options.out is not None else project.root / "build"
+    out = options.out if options.out is not None else spec.root / "build"
     scope = Scope(
         frozenset([*names, None]), frozenset(options.targets) if options.targets else None
     )
     recorded = dict([inputs]) if inputs else None
+    rendering = Rendering(spec, names, options.targets)
     if options.check:
-        files = render_files(project, names, options.targets)
+        files = [file for batch in rendering for file in batch]
         result = plan(out, files, scope, options.force, recorded)
     else:
-        batches = _rendered(project, names, options.targets)
-        result = write(out, batches, scope, options.force, recorded)
+        result = write(out, rendering, scope, options.force, recorded)
     return RenderResult(out, names, result, options.check)

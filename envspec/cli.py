@@ -189,8 +189,7 @@ def validate(context: click.Context, spec: Path | None, output_format: str) -> N
     with _boundary(output_format):
         from envspec import api
 
-        project = api.load(_spec(context, spec))
-        warnings = api.validate(project)
+        project, warnings = api.validate(api.check(_spec(context, spec)))
         _print_problems(tuple(warnings), "text")
         if output_format == "json":
             import json

@@ -314,7 +314,7 @@ def remove_variable(root: Path, name: str) -> list[Path]:
 def _commit(editor: _Editor) -> list[Path]:
     with editor.candidate() as copy:
         try:
-            api.validate(api.load(copy))
+            api.validate(api.check(copy))
         except (SpecError, RenderError) as error:
             shown = display_path(editor.root)
             raise SpecError(

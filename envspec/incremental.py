@@ -74,7 +74,7 @@ def render(spec: Path | None, options: RenderOptions) -> RenderResult:
             return RenderResult(out, names, Plan(out, verified=len(entries)), options.check)
     from envspec import api
 
-    return api.render(api.load(root), options, (key, fingerprint))
+    return api.render(api.check(root), options, (key, fingerprint))
 
 
 def _render_key(options: RenderOptions) -> str:

@@ -119,40 +119,50 @@ class Resolution:
     defaults: Mapping[str, ResolvedVariable]
 
 
-def resolve_all(bundle: SpecBundle, sources: SourceMaps) -> Resolution:
-    """Resolve every environment; raise one :class:`SpecError` with the problems of all of them.
+class Resolver:
+    """Resolves a spec one environment at a time, so that work on the environments already
+    resolved can start while the others are.
 
     Each default is checked against its type once, whether or not an environment uses it, and
     the result is shared by every environment that does (checks that depend on the environment,
     the secret-literal rule and scoped rules, run in each)."""
-    problems: list[Problem] = []
-    defaults = _Checks(bundle.base, "", sources, problems).defaults()
-    resolved: dict[str, ResolvedEnvironment] = {}
+
+    def __init__(self, bundle: SpecBundle, sources: SourceMaps) -> None:
+        self.bundle = bundle
+        self.sources = sources
+        self.problems: list[Problem] = []
+        self.defaults = _Checks(bundle.base, "", sources, self.problems).defaults()
+        self.environments: dict[str, ResolvedEnvironment] = {}
+
+    def resolve(self, name: str) -> ResolvedEnvironment | None:
+        """Environment ``name``, or None when it (or anything before it) has problems."""
+        spec = self.bundle.base
+        config = spec.environments[name]
+        overlay = self.bundle.overlays.get(name, Overlay())
+        here = _Context(spec, name, self.sources, self.problems, config)
+        variables = dict(here.variables(overlay, self.defaults))
+        services = tuple(here.services(overlay, variables))
+        if self.problems:
+            return None
+        resolved = ResolvedEnvironment(
+            spec.project, name, config, services, variables, overlay.differences
+        )
+        self.environments[name] = resolved
+        return resolved
+
+    def finish(self) -> Resolution:
+        """The resolution; one :class:`SpecError` with every problem found."""
+        if self.problems:
+            raise SpecError(self.problems)
+        return Resolution(self.environments, self.defaults)
+
+
+def resolve_all(bundle: SpecBundle, sources: SourceMaps) -> Resolution:
+    """Resolve every environment; raise one :class:`SpecError` with the problems of all of them."""
+    resolver = Resolver(bundle, sources)
     for name in bundle.base.environments:
-        environment = _resolve(bundle, name, sources, problems, defaults)
-        if environment is not None:
-            resolved[name] = environment
-    if problems:
-        raise SpecError(problems)
-    return Resolution(resolved, defaults)
-
-
-def _resolve(
-    bundle: SpecBundle,
-    name: str,
-    sources: SourceMaps,
-    problems: list[Problem],
-    defaults: Mapping[str, ResolvedVariable],
-) -> ResolvedEnvironment | None:
-    spec = bundle.base
-    config = spec.environments[name]
-    overlay = bundle.overlays.get(name, Overlay())
-    here = _Context(spec, name, sources, problems, config)
-    variables = dict(here.variables(overlay, defaults))
-    services = tuple(here.services(overlay, variables))
-    if problems:
-        return None
-    return ResolvedEnvironment(spec.project, name, config, services, variables, overlay.differences)
+        resolver.resolve(name)
+    return resolver.finish()
 
 
 class _Checks:

@@ -79,10 +79,10 @@ def test_template_syntax_error(tmp_path: Path) -> None:
 def test_internal_error_is_short(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = write_spec(tmp_path / "spec", minimal())
 
-    def broken(spec: Path | None = None) -> api.Project:
+    def broken(spec: Path | None = None) -> api.Checked:
         raise RuntimeError("canary-internal-detail")
 
-    monkeypatch.setattr(api, "load", broken)
+    monkeypatch.setattr(api, "check", broken)
     result = run("validate", "--spec", str(root))
     assert result.exit_code == 1
     assert result.output == (

@@ -157,12 +157,12 @@ def test_a_second_writer_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_unchanged_render_skips_loading(spec: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert _render(spec, "--all")[0] == 0
-    real_load = api.load
+    real_check = api.check
 
-    def refuse(root: Path | None = None) -> api.Project:
+    def refuse(root: Path | None = None) -> api.Checked:
         raise AssertionError("the spec was loaded although nothing changed")
 
-    monkeypatch.setattr(api, "load", refuse)
+    monkeypatch.setattr(api, "check", refuse)
     code, output = _render(spec, "--all", "--check")
     assert code == 0 and "7 files up to date" in output
     code, output = _render(spec, "--all")
@@ -170,7 +170,7 @@ def test_unchanged_render_skips_loading(spec: Path, monkeypatch: pytest.MonkeyPa
 
     env_file = spec / "build" / "development" / ".env.development"
     env_file.write_text(env_file.read_text() + "# mine\n")
-    monkeypatch.setattr(api, "load", real_load)
+    monkeypatch.setattr(api, "check", real_check)
     code, output = _render(spec, "--all", "--check")
     assert code == 1 and "edited by hand" in output, "an edited output means a full check"
     env_file.write_text(env_file.read_text().replace("# mine\n", ""))

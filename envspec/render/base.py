@@ -45,6 +45,9 @@ class EnvironmentRenderer(Protocol):
 class ProjectRenderer(Protocol):
     """Renders artifacts that describe the whole spec (``.env.example``, ``settings.py``)."""
 
+    needs_environments: bool
+    """Whether it reads the resolved environments (else only the spec and the defaults)."""
+
     def render(
         self,
         spec: Spec,

@@ -23,6 +23,8 @@ class ExampleEntry:
 
 
 class ExampleRenderer:
+    needs_environments = True
+
     def render(
         self,
         spec: Spec,

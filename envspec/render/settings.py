@@ -31,6 +31,8 @@ class SettingsField:
 
 
 class SettingsRenderer:
+    needs_environments = False
+
     def render(
         self,
         spec: Spec,

@@ -1,0 +1,142 @@
+"""Work run in forked child processes, each started from the parent's state at that moment.
+
+A pool forks its workers once, so they only know what existed then. Forking one child per piece
+of work instead lets the parent start rendering an environment as soon as it is resolved, while
+it goes on resolving the next. A child writes its pickled result to an unnamed temporary file and
+exits; the parent learns that it ended from a pipe that the child's exit closes, and reads the
+file. Nothing is pickled on the way in: the child simply has the parent's memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import select
+import signal
+import tempfile
+from collections import deque
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any, Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+
+
+class WorkerLostError(RuntimeError):
+    """A child process ended without a result (killed, or out of memory)."""
+
+
+@dataclass
+class _Child:
+    pid: int
+    done: int
+    """Read end of a pipe whose write end only the child held: readable at EOF once it exits."""
+    result: IO[bytes]
+
+
+class Children(Generic[K]):
+    """At most ``limit`` children at a time, each running one piece of work, keyed by ``K``.
+
+    Use it as a context manager: leaving the block early (an exception, a generator closed)
+    kills and reaps every child still running."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.waiting: deque[tuple[K, Callable[[], Any]]] = deque()
+        self.running: dict[K, _Child] = {}
+        self.ended: dict[K, bytes | WorkerLostError] = {}
+
+    def __enter__(self) -> Children[K]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.waiting.clear()
+        for child in self.running.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGKILL)
+            os.waitpid(child.pid, 0)
+            self._close(child)
+        self.running.clear()
+
+    def submit(self, key: K, work: Callable[[], Any]) -> None:
+        """Run ``work()`` in a child as soon as one of the ``limit`` places is free."""
+        self.waiting.append((key, work))
+        self._start()
+
+    def pending(self) -> bool:
+        return bool(self.waiting or self.running)
+
+    def finished(self, block: bool) -> Iterator[tuple[K, Any]]:
+        """The results of children that have ended (waiting for one when ``block``), starting
+        waiting work in the places they free. A child's exception is raised here."""
+        if not self.running:
+            return
+        by_pipe = {child.done: key for key, child in self.running.items()}
+        ready, _, _ = select.select(list(by_pipe), [], [], None if block else 0)
+        ended = [by_pipe[done] for done in ready]
+        for key in ended:
+            self._reap(key)
+        self._start()  # before the caller spends time on the results
+        for key in ended:
+            yield key, self._result(key)
+
+    def _start(self) -> None:
+        while self.waiting and len(self.running) < self.limit:
+            key, work = self.waiting.popleft()
+            self.running[key] = self._fork(work)
+
+    def _fork(self, work: Callable[[], Any]) -> _Child:
+        result = tempfile.TemporaryFile()  # noqa: SIM115 - closed by _close
+        done, closed_on_exit = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child, which never returns
+            os.close(done)
+            _run(work, result)
+        os.close(closed_on_exit)
+        return _Child(pid, done, result)
+
+    def _reap(self, key: K) -> None:
+        child = self.running.pop(key)
+        _, status = os.waitpid(child.pid, 0)
+        try:
+            child.result.seek(0)
+            data = child.result.read()
+        finally:
+            self._close(child)
+        if os.waitstatus_to_exitcode(status) != 0 or not data:
+            self.ended[key] = WorkerLostError(
+                f"a worker process ended without a result (status {status})"
+            )
+        else:
+            self.ended[key] = data
+
+    def _result(self, key: K) -> Any:
+        data = self.ended.pop(key)
+        if isinstance(data, WorkerLostError):
+            raise data
+        outcome, value = pickle.loads(data)
+        if outcome == "error":
+            raise value
+        return value
+
+    @staticmethod
+    def _close(child: _Child) -> None:
+        os.close(child.done)
+        child.result.close()
+
+
+def _run(work: Callable[[], Any], result: IO[bytes]) -> None:  # pragma: no cover - in the child
+    """Run ``work`` and leave its pickled outcome in ``result``; never return."""
+    try:
+        try:
+            payload = pickle.dumps(("ok", work()), protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException as error:  # handed to the parent, which raises it
+            try:
+                payload = pickle.dumps(("error", error))
+            except Exception:  # an exception that cannot be pickled
+                payload = pickle.dumps(("error", RuntimeError(type(error).__name__)))
+        result.write(payload)
+        result.flush()
+    finally:
+        os._exit(0)

@@ -1,0 +1,117 @@
+"""Forked workers: results, errors and lost children, and the render pipeline that uses them."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from envspec import api
+from envspec.workers import Children, WorkerLostError
+from tests.helpers import minimal, output_files, run, write_spec
+
+
+def _all_results(children: Children[str]) -> dict[str, object]:
+    results: dict[str, object] = {}
+    while children.pending():
+        results.update(children.finished(block=True))
+    return results
+
+
+def test_each_child_sees_the_state_of_its_start_and_returns_its_result() -> None:
+    state = {"value": 1}
+    with Children[str](2) as children:
+        children.submit("first", lambda: state["value"] * 10)
+        state["value"] = 2
+        children.submit("second", lambda: state["value"] * 10)
+        children.submit("third", os.getpid)
+        results = _all_results(children)
+    assert results["first"] == 10 and results["second"] == 20
+    assert results["third"] != os.getpid()
+
+
+def test_a_childs_exception_is_raised_in_the_parent() -> None:
+    def fail() -> None:
+        raise ValueError("from the child")
+
+    with Children[str](1) as children:
+        children.submit("bad", fail)
+        with pytest.raises(ValueError, match="from the child"):
+            _all_results(children)
+
+
+def test_a_child_that_dies_is_reported_not_waited_for() -> None:
+    with Children[str](1) as children:
+        children.submit("killed", lambda: os.kill(os.getpid(), signal.SIGKILL))
+        with pytest.raises(WorkerLostError, match="without a result"):
+            _all_results(children)
+
+
+def test_leaving_early_kills_every_child() -> None:
+    read_pid, write_pid = os.pipe()
+
+    def sleep_forever() -> None:
+        os.write(write_pid, f"{os.getpid()}\n".encode())
+        signal.pause()
+
+    with Children[str](2) as children:
+        children.submit("a", sleep_forever)
+        children.submit("b", sleep_forever)
+        pids = [int(os.read(read_pid, 64).split()[0]) for _ in range(2)]
+    os.close(read_pid)
+    os.close(write_pid)
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # reaped, not a zombie
+
+
+def test_a_problem_in_the_last_environment_stops_renders_already_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "PARALLEL_THRESHOLD", 0)
+    spec = minimal(variables={"GREETING": {"default": "hello"}, "TOKEN": {"secret": True}})
+    overlays = {"development": {"variables": {"TOKEN": "local-only"}}}
+    root = write_spec(tmp_path / "spec", spec, overlays)
+    result = run("render", "--all", "--spec", str(root))
+    assert result.exit_code == 1
+    assert "variables.TOKEN: no value in environment 'production'" in result.output
+    assert not (root / "build").exists()
+
+
+def test_validate_in_workers_reports_parity_and_stale_declarations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "PARALLEL_THRESHOLD", 0)
+    spec = minimal(variables={"GREETING": {"default": "hello", "parity": "strict"}})
+    overlays = {
+        "production": {
+            "variables": {"GREETING": "hi"},
+            "differences": [{"path": "services.web.image", "reason": "gone"}],
+        }
+    }
+    root = write_spec(tmp_path / "spec", spec, overlays)
+    result = run("validate", "--spec", str(root))
+    assert result.exit_code == 1 and "variables.GREETING" in result.output
+    overlays["production"]["variables"] = {}
+    write_spec(root, spec, overlays)
+    result = run("validate", "--spec", str(root))
+    assert result.exit_code == 0, result.output
+    assert "declared difference 'services.web.image' no longer exists" in result.output
+
+
+def test_render_in_workers_matches_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_spec(tmp_path / "spec", minimal())
+    monkeypatch.setenv("ENVSPEC_JOBS", "1")
+    assert (
+        run("render", "--all", "--spec", str(root), "--out", str(tmp_path / "one")).exit_code == 0
+    )
+    monkeypatch.delenv("ENVSPEC_JOBS")
+    monkeypatch.setattr(api, "PARALLEL_THRESHOLD", 0)
+    assert (
+        run("render", "--all", "--spec", str(root), "--out", str(tmp_path / "two")).exit_code == 0
+    )
+    assert output_files(tmp_path / "one") == output_files(tmp_path / "two")
