@@ -20,6 +20,7 @@ _RESERVED = frozenset(
 )
 _NEEDS_ESCAPE = re.compile('[\\x00-\\x1f\\x7f-\\x9f"\\\\\u2028\u2029\ufeff\ud800-\udfff]')
 _KUBECTL_REFUSES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+_COMMENT_BREAKS = re.compile("[\x00-\x1f\x7f\u2028\u2029]")
 _NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", '"': '\\"', "\\": "\\\\", "\0": "\\0"}
 
 
@@ -169,7 +170,7 @@ def dotenv_quote(value: str) -> str:
 
 def comment(text: str) -> str:
     """Text made safe as the body of a ``#`` comment line: one line, no control characters."""
-    return " ".join(re.sub(r"[\x00-\x1f\x7f\u2028\u2029]", " ", text).split())
+    return " ".join(_COMMENT_BREAKS.sub(" ", text).split())
 
 
 FILTERS = {
