@@ -99,9 +99,10 @@ def select_environment(name: str, known: Iterable[str]) -> str:
     )
 
 
-def validate(checked: Checked) -> tuple[Project, list[Problem]]:
-    """Resolve every environment, check parity and render every artifact in memory; return the
-    project and the warnings. Large specs render in workers while resolving and checking."""
+def validate(checked: Checked, environments: Sequence[str] = ()) -> tuple[Project, list[Problem]]:
+    """Resolve every environment (or only those named, by name or prefix), check parity between
+    them and render their artifacts in memory; return the project and the warnings. Large specs
+    render in workers while resolving and checking."""
     found: list[list[tuple[ResolvedEnvironment, ResolvedEnvironment, list[parity.Difference]]]]
     found = []
 
@@ -114,10 +115,18 @@ def validate(checked: Checked) -> tuple[Project, list[Problem]]:
             raise SpecError(problems)
         found.append(differences)
 
-    rendering = Rendering(checked, checked.environment_names(), (), on_resolved=check_parity)
+    known = checked.environment_names()
+    names = (
+        list(dict.fromkeys(select_environment(name, known) for name in environments))
+        if environments
+        else known
+    )
+    rendering = Rendering(checked, names, (), on_resolved=check_parity, resolve_only=names)
     for _ in rendering:
         pass
     assert rendering.project is not None
+    if environments:
+        return rendering.project, []  # a declaration may be about an environment not checked
     return rendering.project, stale_declarations(rendering.project, found[0])
 
 
@@ -278,7 +287,8 @@ class Rendering:
     Given a :class:`Checked` spec, it resolves the environments one by one. For large specs each
     target renders in a forked worker as soon as what it needs is resolved (``settings.py`` needs
     only the defaults, an environment's targets that environment, ``.env.example`` all of them),
-    while this process resolves the next environment. ``on_resolved`` runs once everything is
+    while this process resolves the next environment. Every environment is resolved (its problems
+    reported) unless ``resolve_only`` names some. ``on_resolved`` runs once everything is
     resolved, while the workers render. Once a target fails, the rest are still rendered to
     report every problem, and one :class:`RenderError` is raised at the end. ``ENVSPEC_JOBS=1``
     keeps everything in one process."""
@@ -289,6 +299,7 @@ class Rendering:
         environments: Sequence[str],
         targets: Sequence[str],
         on_resolved: Callable[[Project], None] | None = None,
+        resolve_only: Sequence[str] | None = None,
     ) -> None:
         unknown = [target for target in targets if target not in TARGETS]
         if unknown:
@@ -299,6 +310,9 @@ class Rendering:
         self.spec = spec
         self.project = spec if isinstance(spec, Project) else None
         self.on_resolved = on_resolved
+        self.resolved_names = (
+            list(resolve_only) if resolve_only is not None else spec.environment_names()
+        )
         self.templates = Templates(spec.templates_dir)
         self.problems = self.templates.unknown_overrides()
         configs = spec.bundle.base.environments
@@ -328,7 +342,9 @@ class Rendering:
             raise RenderError(self.problems)
 
     def _here(self) -> Iterator[tuple[list[OutputFile], list[Problem]]]:
-        project = self.project or self._resolved(resolve_all(self.spec.bundle, self.spec.sources))
+        project = self.project or self._resolved(
+            resolve_all(self.spec.bundle, self.spec.sources, self.resolved_names)
+        )
         for job in self.jobs:
             yield _render_job(project, self.templates, job)
 
@@ -361,7 +377,7 @@ class Rendering:
 
             start_ready(resolver is None)
             if resolver is not None:
-                for name in spec.environment_names():
+                for name in self.resolved_names:
                     if resolver.resolve(name) is not None:
                         start_ready(False)
                     for _, result in children.finished(block=False):

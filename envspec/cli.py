@@ -177,19 +177,30 @@ def _spec(context: click.Context, spec: Path | None) -> Path | None:
 
 @cli.command()
 @spec_option
+@click.option(
+    "--env",
+    "-e",
+    "environments",
+    multiple=True,
+    shell_complete=_complete_environment,
+    help="Check only this environment (name or unique prefix); repeatable.",
+)
 @format_option
 @click.pass_context
-def validate(context: click.Context, spec: Path | None, output_format: str) -> None:
-    """Load, type-check and render the spec in memory; exit 1 on any problem.
+def validate(
+    context: click.Context, spec: Path | None, environments: tuple[str, ...], output_format: str
+) -> None:
+    """Load, type-check, parity-check and render the spec in memory; exit 1 on any problem.
 
     \b
-    Example:
+    Examples:
       envspec validate --spec deploy/
+      envspec validate --env dev        # only development's values and files
     """
     with _boundary(output_format):
         from envspec import api
 
-        project, warnings = api.validate(api.check(_spec(context, spec)))
+        project, warnings = api.validate(api.check(_spec(context, spec)), environments)
         _print_problems(tuple(warnings), "text")
         if output_format == "json":
             import json
@@ -198,10 +209,10 @@ def validate(context: click.Context, spec: Path | None, output_format: str) -> N
                 json.dumps({"valid": True, "problems": [w.as_dict() for w in warnings]}, indent=2)
             )
         else:
+            count = len(project.environments)
             names = ", ".join(project.environments)
-            click.echo(
-                f"envspec: spec is valid ({len(project.environments)} environments: {names})"
-            )
+            plural = "" if count == 1 else "s"
+            click.echo(f"envspec: spec is valid ({count} environment{plural}: {names})")
 
 
 @cli.command()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -157,10 +157,13 @@ class Resolver:
         return Resolution(self.environments, self.defaults)
 
 
-def resolve_all(bundle: SpecBundle, sources: SourceMaps) -> Resolution:
-    """Resolve every environment; raise one :class:`SpecError` with the problems of all of them."""
+def resolve_all(
+    bundle: SpecBundle, sources: SourceMaps, names: Iterable[str] | None = None
+) -> Resolution:
+    """Resolve every environment (or those named); raise one :class:`SpecError` with the
+    problems of all of them."""
     resolver = Resolver(bundle, sources)
-    for name in bundle.base.environments:
+    for name in bundle.base.environments if names is None else names:
         resolver.resolve(name)
     return resolver.finish()
 

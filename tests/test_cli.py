@@ -95,6 +95,22 @@ def test_environment_prefixes(tmp_path: Path) -> None:
     assert "unknown environment 'stage'" in unknown.output
 
 
+def test_validate_named_environments_only(tmp_path: Path) -> None:
+    spec = minimal(variables={"GREETING": {"default": "hello"}, "API_URL": {"type": "url"}})
+    overlays = {"development": {"variables": {"API_URL": "http://localhost:8000"}}}
+    root = write_spec(tmp_path / "spec", spec, overlays)
+    everything = run("validate", "--spec", str(root))
+    assert everything.exit_code == 1
+    assert "variables.API_URL: no value in environment 'production'" in everything.output
+    development = run("validate", "--env", "dev", "--spec", str(root))
+    assert development.exit_code == 0, development.output
+    assert "spec is valid (1 environment: development)" in development.output
+    production = run("validate", "-e", "prod", "--spec", str(root))
+    assert production.exit_code == 1 and "'production'" in production.output
+    unknown = run("validate", "--env", "staging", "--spec", str(root))
+    assert unknown.exit_code == 1 and "unknown environment 'staging'" in unknown.output
+
+
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     root = write_spec(tmp_path / "spec", minimal())
     assert run("render", "--all", "--env", "dev", "--spec", str(root)).exit_code == 2
