@@ -4,10 +4,13 @@ Each service receives M variables of mixed types; a fifth of them are secrets (l
 local environment, vault references elsewhere); every environment overrides some values and the
 replicas of every service; the last environment declares a difference for every tenth service's
 version.
+
+``python -m benchmarks.synthetic ROOT SERVICES [VARIABLES] [ENVIRONMENTS]`` writes one.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +118,9 @@ try:
     from yaml import CSafeDumper as _Dumper
 except ImportError:  # pragma: no cover
     from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
+
+
+if __name__ == "__main__":
+    folder, *sizes = sys.argv[1:]
+    counts = [int(size) for size in sizes] + [50, 3][len(sizes) - 1 :]
+    write(Path(folder), *counts[:3])

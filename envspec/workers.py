@@ -2,9 +2,10 @@
 
 A pool forks its workers once, so they only know what existed then. Forking one child per piece
 of work instead lets the parent start rendering an environment as soon as it is resolved, while
-it goes on resolving the next. A child writes its pickled result to an unnamed temporary file and
-exits; the parent learns that it ended from a pipe that the child's exit closes, and reads the
-file. Nothing is pickled on the way in: the child simply has the parent's memory.
+it goes on resolving the next. A child writes its pickled result to an anonymous in-memory file
+(a rendered local .env may hold secret literals: they never touch a disk) and exits; the parent
+learns that it ended from a pipe that the child's exit closes, and reads the file. Nothing is
+pickled on the way in: the child simply has the parent's memory.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class Children(Generic[K]):
             self.running[key] = self._fork(work)
 
     def _fork(self, work: Callable[[], Any]) -> _Child:
-        result = tempfile.TemporaryFile()  # noqa: SIM115 - closed by _close
+        result = _anonymous_file()
         done, closed_on_exit = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
@@ -124,6 +125,13 @@ class Children(Generic[K]):
     def _close(child: _Child) -> None:
         os.close(child.done)
         child.result.close()
+
+
+def _anonymous_file() -> IO[bytes]:
+    """A file in memory only (Linux's memfd), else an unnamed temporary file."""
+    if hasattr(os, "memfd_create"):
+        return os.fdopen(os.memfd_create("envspec-result", os.MFD_CLOEXEC), "w+b")
+    return tempfile.TemporaryFile()  # pragma: no cover - systems without memfd
 
 
 def _run(work: Callable[[], Any], result: IO[bytes]) -> None:  # pragma: no cover - in the child
