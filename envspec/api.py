@@ -269,8 +269,14 @@ def diff(project: Project, left: str, right: str) -> tuple[str, str, list[parity
 def render_files(
     project: Project, environments: Sequence[str], targets: Sequence[str]
 ) -> list[OutputFile]:
-    """Render in memory; raise one :class:`RenderError` with the problems of every target."""
-    return [file for batch in Rendering(project, environments, targets) for file in batch]
+    """Render in memory, in path order; raise one :class:`RenderError` with the problems of
+    every target."""
+    return _in_order(Rendering(project, environments, targets))
+
+
+def _in_order(rendering: Iterable[list[OutputFile]]) -> list[OutputFile]:
+    """Every file, in path order (workers finish in any order)."""
+    return sorted((file for batch in rendering for file in batch), key=lambda file: file.path)
 
 
 PARALLEL_THRESHOLD = 20_000
@@ -429,8 +435,7 @@ def render(
     recorded = dict([inputs]) if inputs else None
     rendering = Rendering(spec, names, options.targets)
     if options.check:
-        files = [file for batch in rendering for file in batch]
-        result = plan(out, files, scope, options.force, recorded)
+        result = plan(out, _in_order(rendering), scope, options.force, recorded)
     else:
         result = write(out, rendering, scope, options.force, recorded)
     return RenderResult(out, names, result, options.check)

@@ -281,7 +281,7 @@ def apply(result: Plan) -> None:
 
 def _conflicts(result: Plan) -> str:
     return "refusing to write; nothing was changed (use --force to overwrite):\n  " + (
-        "\n  ".join(result.conflicts)
+        "\n  ".join(sorted(result.conflicts))
     )
 
 
