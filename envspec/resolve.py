@@ -57,11 +57,9 @@ class ResolvedVariable(NamedTuple):
     value: str | None
     reference: SecretRef | None
     origin: Origin
-
-    @property
-    def sensitive(self) -> bool:
-        """A secret: its literal (local environments only) is never shown outside their files."""
-        return self.spec.secret or self.reference is not None
+    sensitive: bool
+    """A secret (declared so, or read from a reference): its literal (local environments only)
+    is never shown outside their files."""
 
 
 @dataclass(frozen=True)
@@ -197,13 +195,13 @@ class _Checks:
             path: SpecPath = ("variables", name, "default")
             if isinstance(raw, SecretSource):
                 found[name] = ResolvedVariable(
-                    name, variable, None, raw.secret, Origin(base_source, path)
+                    name, variable, None, raw.secret, Origin(base_source, path), True
                 )
                 continue
             text = self._typed(variable, name, raw, False, path)
             if text is not None:
                 found[name] = ResolvedVariable(
-                    name, variable, text, None, Origin(base_source, path)
+                    name, variable, text, None, Origin(base_source, path), variable.secret
                 )
         return found
 
@@ -271,7 +269,7 @@ class _Context(_Checks):
             assert overlay_source is not None
             origin = Origin(overlay_source, path)
             if isinstance(raw, SecretSource):
-                yield name, ResolvedVariable(name, variable, None, raw.secret, origin)
+                yield name, ResolvedVariable(name, variable, None, raw.secret, origin, True)
                 continue
             if variable.secret and not local:
                 self._secret_literal(True, path, name)
@@ -281,7 +279,7 @@ class _Context(_Checks):
                 continue
             if variable.rules:
                 self._check_rules(variable, name, text, True, path)
-            yield name, ResolvedVariable(name, variable, text, None, origin)
+            yield name, ResolvedVariable(name, variable, text, None, origin, variable.secret)
 
     def _secret_literal(self, in_overlay: bool, path: SpecPath, name: str) -> None:
         self._problem(

@@ -170,6 +170,8 @@ def dotenv_quote(value: str) -> str:
 
 def comment(text: str) -> str:
     """Text made safe as the body of a ``#`` comment line: one line, no control characters."""
+    if text.isprintable() and "  " not in text and text.strip(" ") == text:
+        return text  # nothing to replace: printable text holds no whitespace but ' '
     return " ".join(_COMMENT_BREAKS.sub(" ", text).split())
 
 
