@@ -381,7 +381,7 @@ class Rendering:
                             job, functools.partial(_render_job, partial, self.templates, job)
                         )
 
-            start_ready(resolver is None)
+            start_ready(False)
             if resolver is not None:
                 for name in self.resolved_names:
                     if resolver.resolve(name) is not None:
@@ -389,7 +389,7 @@ class Rendering:
                     for _, result in children.finished(block=False):
                         yield result
                 self._resolved(resolver.finish())
-                start_ready(True)
+            start_ready(True)
             while children.pending():
                 for _, result in children.finished(block=True):
                     yield result

@@ -84,6 +84,7 @@ class Templates:
         )
         self.environment.filters.update(FILTERS)
         self._overridden: dict[str, bool] = {}
+        self._loaded: dict[str, jinja2.Template] = {}
 
     def names(self) -> list[str]:
         return sorted(str(path.relative_to(self.builtin)) for path in self.builtin.rglob("*.j2"))
@@ -111,7 +112,9 @@ class Templates:
     def render(self, name: str, /, **context: Any) -> str:
         """Render one template; a template error becomes a positioned :class:`RenderError`."""
         try:
-            template = self.environment.get_template(name)
+            template = self._loaded.get(name)
+            if template is None:
+                template = self._loaded[name] = self.environment.get_template(name)
             return template.render(**context)
         except jinja2.TemplateSyntaxError as error:
             raise RenderError(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from envspec.models import Spec, Variable
 from envspec.render.base import RenderedFile, Templates
@@ -11,8 +11,7 @@ from envspec.render.filters import CannotCarry, dotenv_quote
 from envspec.resolve import ResolvedEnvironment, ResolvedVariable, coerce
 
 
-@dataclass(frozen=True)
-class ExampleEntry:
+class ExampleEntry(NamedTuple):
     name: str
     kind: str
     description: str

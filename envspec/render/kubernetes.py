@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from envspec.errors import Problem, RenderError
 from envspec.models import ENVIRONMENT_VARIABLE, Autoscale, KubernetesPatch, dns_label
@@ -27,8 +27,7 @@ LABEL_VALUE_MAX = 63
 STORE_BACKENDS = frozenset({"vault", "aws-sm", "gcp-sm", "azure-kv"})
 
 
-@dataclass(frozen=True)
-class KeyRef:
+class KeyRef(NamedTuple):
     secret: str
     key: str
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from envspec.models import ENVIRONMENT_VARIABLE, Spec, Variable
 from envspec.render.base import RenderedFile, Templates
@@ -20,8 +20,7 @@ from envspec.resolve import ResolvedEnvironment, ResolvedVariable, typed_rule
 _BASE_TYPES = {"str": "str", "int": "int", "float": "float", "bool": "bool", "url": "str"}
 
 
-@dataclass(frozen=True)
-class SettingsField:
+class SettingsField(NamedTuple):
     name: str
     annotation: str
     default: str | None
