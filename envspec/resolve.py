@@ -37,6 +37,7 @@ from envspec.secrets import SecretRef
 
 _INT = re.compile(r"[-+]?[0-9]+")
 _SPACE = re.compile(r"\s")
+_PLAIN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9._~%!$&'()*+,;=:@-]+(/[!-~]*)?")
 _BOOLS = {
     "true": "true",
     "yes": "true",
@@ -357,7 +358,7 @@ class _Context(_Checks):
                 name=name,
                 spec=service,
                 external=external,
-                variables=tuple(v for v in receives if v in variables),
+                variables=tuple([v for v in receives if v in variables]),
                 depends_on=depends_on,
             )
 
@@ -422,15 +423,21 @@ def coerce(variable: Variable, raw: LiteralValue) -> str:
         if canonical is None:
             raise ValueError("expected true or false")
         return canonical
-    if kind == "url":
-        parts = urlsplit(raw)
-        if not parts.scheme or not (parts.netloc or parts.path) or _SPACE.search(raw):
-            raise ValueError("expected a URL like scheme://host/path")
+    if kind == "url" and not is_url(raw):
+        raise ValueError("expected a URL like scheme://host/path")
     if kind == "enum":
         assert variable.choices is not None
         if raw not in variable.choices:
             raise ValueError(f"expected one of: {', '.join(variable.choices)}")
     return raw
+
+
+def is_url(text: str) -> bool:
+    """A scheme and a host or path, no whitespace (urllib's reading; may raise ValueError)."""
+    if _PLAIN_URL.fullmatch(text):
+        return True  # the common shape, which urllib reads as a scheme and a host
+    parts = urlsplit(text)
+    return bool(parts.scheme and (parts.netloc or parts.path) and not _SPACE.search(text))
 
 
 def typed_rule(variable: Variable, rule: Rule) -> Rule:

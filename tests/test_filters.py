@@ -1,13 +1,15 @@
-"""Properties of the template filters that are not covered by reading outputs back."""
+"""Properties of value checks and template filters that reading outputs back does not cover."""
 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from envspec.render.filters import comment
+from envspec.resolve import is_url
 
 BREAKS = re.compile("[\x00-\x1f\x7f\u2028\u2029]")
 
@@ -18,3 +20,34 @@ def test_comment_is_one_clean_line_with_the_same_words(text: str) -> None:
     assert body == " ".join(BREAKS.sub(" ", text).split())
     assert not BREAKS.search(body) and "\x85" not in body
     assert body == body.strip() and "  " not in body
+
+
+PIECES = st.sampled_from([*"aZ09+.-:/@?#[]%!$&'(*,;=~_ \t\u00e9\u3002", "://", "http"])
+URL_TEXT = st.one_of(
+    st.lists(PIECES, max_size=30).map("".join),
+    st.tuples(
+        st.sampled_from(["http", "s3", "a+b.c-d", "1x", ""]),
+        st.sampled_from(["://", ":/", ":"]),
+        st.text(st.sampled_from("aZ09.-_~%!$&'(*,;=:@[]\u00e9"), max_size=12),
+        st.sampled_from(["", "/", "?", "#", " "]),
+        st.lists(PIECES, max_size=8).map("".join),
+    ).map("".join),
+)
+
+
+def _urllib_reads_a_url(text: str) -> bool | str:
+    try:
+        parts = urlsplit(text)
+    except ValueError as error:
+        return str(error)
+    return bool(parts.scheme and (parts.netloc or parts.path) and not re.search(r"\s", text))
+
+
+@settings(max_examples=400)
+@given(URL_TEXT)
+def test_url_check_agrees_with_urllib(text: str) -> None:
+    try:
+        found: bool | str = is_url(text)
+    except ValueError as error:
+        found = str(error)
+    assert found == _urllib_reads_a_url(text)
