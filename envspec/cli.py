@@ -7,10 +7,10 @@ Heavy modules (pydantic, jinja2, rich) are imported inside the commands that nee
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.shell_completion import CompletionItem
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from envspec.errors import Problem
 
 FORMATS = ("text", "json")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _pyproject_defaults() -> dict[str, Any]:
@@ -171,20 +172,25 @@ def _print_problems(problems: tuple[Problem, ...], output_format: str) -> None:
         click.echo(str(problem), err=True)
 
 
+def environments_option(what: str) -> Callable[[F], F]:
+    """``--env/-e``, repeatable, completed from the spec's environments."""
+    return click.option(
+        "--env",
+        "-e",
+        "environments",
+        multiple=True,
+        shell_complete=_complete_environment,
+        help=f"{what} (name or unique prefix); repeatable.",
+    )
+
+
 def _spec(context: click.Context, spec: Path | None) -> Path | None:
     return spec if spec is not None else context.ensure_object(_Context).default("spec")
 
 
 @cli.command()
 @spec_option
-@click.option(
-    "--env",
-    "-e",
-    "environments",
-    multiple=True,
-    shell_complete=_complete_environment,
-    help="Check only this environment (name or unique prefix); repeatable.",
-)
+@environments_option("Check only this environment")
 @format_option
 @click.pass_context
 def validate(
@@ -217,14 +223,7 @@ def validate(
 
 @cli.command()
 @spec_option
-@click.option(
-    "--env",
-    "-e",
-    "environments",
-    multiple=True,
-    shell_complete=_complete_environment,
-    help="Environment to render (name or unique prefix); repeatable.",
-)
+@environments_option("Environment to render")
 @click.option("--all", "all_", is_flag=True, help="Render every environment.")
 @click.option(
     "--target",
