@@ -334,7 +334,10 @@ class Rendering:
         size = len(spec.bundle.base.variables) * len(environments)
         workers = min(2, os.cpu_count() or 1, len(self.jobs))
         self.parallel = (
-            size >= PARALLEL_THRESHOLD and workers >= 2 and os.environ.get("ENVSPEC_JOBS") != "1"
+            size >= PARALLEL_THRESHOLD
+            and workers >= 2
+            and hasattr(os, "fork")
+            and os.environ.get("ENVSPEC_JOBS") != "1"
         )
         self.workers = workers
 
