@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -332,14 +331,11 @@ class Rendering:
             (None, target) for target in PROJECT_RENDERERS if not targets or target in targets
         ]
         size = len(spec.bundle.base.variables) * len(environments)
-        workers = min(2, os.cpu_count() or 1, len(self.jobs))
-        self.parallel = (
-            size >= PARALLEL_THRESHOLD
-            and workers >= 2
-            and hasattr(os, "fork")
-            and os.environ.get("ENVSPEC_JOBS") != "1"
-        )
-        self.workers = workers
+        self.parallel = False
+        if size >= PARALLEL_THRESHOLD and len(self.jobs) >= 2:
+            from envspec import workers
+
+            self.parallel = workers.available()
 
     def __iter__(self) -> Iterator[list[OutputFile]]:
         results = self._in_workers() if self.parallel else self._here()
@@ -361,7 +357,7 @@ class Rendering:
         from envspec.workers import Children
 
         spec = self.spec
-        with Children[Job](self.workers) as children:
+        with Children[Job](2) as children:
             if self.project is not None:
                 resolver = None
                 partial = self.project

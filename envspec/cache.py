@@ -12,7 +12,6 @@ import hashlib
 import marshal
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,28 +34,33 @@ def folder(name: str) -> Path | None:
     return path
 
 
-def parsed(text: str, parse: Callable[[str], Any], code: bytes, keep: Callable[[Any], bool]) -> Any:
-    """``parse(text)``, kept for texts of ``PARSED_MIN_BYTES`` or more when ``keep`` says the
-    result may be stored: reading it back takes a quarter of the time of parsing a large spec
-    file again. ``code`` (the parser's own source) is part of the key, as are the text and the
-    Python version that wrote the entry."""
+def parsed_entry(text: str, code: bytes) -> Path | None:
+    """Where the parse of ``text`` by the parser whose source is ``code`` is kept: only texts of
+    ``PARSED_MIN_BYTES`` or more (reading one back takes a quarter of the time of parsing a large
+    spec file again). The text, the parser's code and the Python version are the key."""
     if len(text) < PARSED_MIN_BYTES:
-        return parse(text)
+        return None
     where = folder("parsed")
     if where is None:
-        return parse(text)
+        return None
     digest = hashlib.sha256(code)
     digest.update(f"\0{sys.version}\0".encode())
     digest.update(text.encode("utf-8", "surrogatepass"))
-    entry = where / digest.hexdigest()
+    return where / digest.hexdigest()
+
+
+def read_parsed(entry: Path) -> tuple[bool, Any]:
+    """``(True, value)`` for an entry stored by :func:`store_parsed`; ``(False, None)`` when it
+    is missing or damaged."""
     try:
-        return marshal.loads(entry.read_bytes())
+        return True, marshal.loads(entry.read_bytes())
     except (OSError, ValueError, EOFError, TypeError):
-        pass
-    value = parse(text)
-    if keep(value):
-        _store(entry, marshal.dumps(value))
-    return value
+        return False, None
+
+
+def store_parsed(entry: Path, value: Any) -> None:
+    """Keep ``value`` (plain data) as ``entry``; the caller decides whether it may be stored."""
+    _store(entry, marshal.dumps(value))
 
 
 def _store(entry: Path, data: bytes) -> None:

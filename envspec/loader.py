@@ -10,11 +10,13 @@ duplicate keys, alias expansion limits, nesting depth and non-string keys are ch
 
 from __future__ import annotations
 
+import functools
+import marshal
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -36,7 +38,12 @@ MAX_DEPTH = 64
 
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _FALSE = frozenset({"false", "no", "off", "0", "n", "f"})
-_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+if TYPE_CHECKING:
+    from envspec.pieces import Piece
+
+Documents = list[tuple[Any, tuple[int, int]]]
+"""Each YAML document of a file: its data and where it starts (line, column)."""
 
 
 @dataclass
@@ -75,23 +82,30 @@ def find_spec_root(start: Path) -> Path | None:
 def load_spec(root: Path) -> RawSpec:
     """Load ``envspec.yaml`` and every overlay in ``root``; raise all problems at once."""
     problems: list[Problem] = []
-    base_path = root / BASE_FILE
-    base = _load_document(base_path, problems, _keeps_no_secret)
-    shared = _non_local_environments(base.data if base is not None else {})
-    overlays: dict[str, Document] = {}
+    base_file = _read(root / BASE_FILE, problems)
+    overlay_files: dict[str, _File | None] = {}
     overlay_dir = root / OVERLAY_DIR
     if overlay_dir.is_dir():
         for path in sorted(overlay_dir.iterdir()):
             if path.suffix in {".yaml", ".yml"} and path.is_file():
-                name = path.stem
-                if name in overlays:
+                if path.stem in overlay_files:
                     problems.append(
-                        Problem(display_path(path), 1, 1, "", f"second overlay for '{name}'")
+                        Problem(display_path(path), 1, 1, "", f"second overlay for '{path.stem}'")
                     )
                     continue
-                document = _load_document(path, problems, _always if name in shared else _never)
-                if document is not None:
-                    overlays[name] = document
+                overlay_files[path.stem] = _read(path, problems)
+    _parse_fast([file for file in (base_file, *overlay_files.values()) if file is not None])
+    base = _parse(base_file, problems) if base_file is not None else None
+    if base_file is not None and _keeps_no_secret(base_file.documents):
+        base_file.keep()
+    shared = _non_local_environments(base.data if base is not None else {})
+    overlays: dict[str, Document] = {}
+    for name, file in overlay_files.items():
+        document = _parse(file, problems) if file is not None else None
+        if document is not None:
+            overlays[name] = document
+            if file is not None and name in shared:
+                file.keep()
     if problems or base is None:
         raise SpecError(problems)
     templates = root / TEMPLATE_DIR
@@ -111,15 +125,17 @@ def section_names(root: Path, section: str) -> list[str]:
 def load_yaml_text(text: str, file: str) -> Document:
     """Parse one YAML document given as text (used for in-memory specs and tests)."""
     problems: list[Problem] = []
-    document = _parse(text, file, problems)
+    document = _parse(_File(file, text, documents=_fast_documents(text)), problems)
     if document is None:
         raise SpecError(problems)
     return document
 
 
-def _keeps_no_secret(documents: list[tuple[Any, tuple[int, int]]]) -> bool:
+def _keeps_no_secret(documents: Documents | None) -> bool:
     """Whether a parsed base may be cached: not when a variable that may be secret has a
     literal default (a secret literal never leaves the spec's own files)."""
+    if documents is None:
+        return False
     data = documents[0][0] if len(documents) == 1 else None
     variables = data.get("variables") if isinstance(data, dict) else None
     if not isinstance(variables, dict):
@@ -145,21 +161,29 @@ def _non_local_environments(base: dict[str, Any]) -> set[str]:
     }
 
 
-def _always(_: object) -> bool:
-    return True
-
-
-def _never(_: object) -> bool:
-    return False
-
-
 def _maybe_true(value: object) -> bool:
     return value is not None and str(value).lower() not in _FALSE
 
 
-def _load_document(
-    path: Path, problems: list[Problem], cacheable: Callable[[Any], bool]
-) -> Document | None:
+@dataclass
+class _File:
+    """A spec file read into memory, and its data once parsed without positions."""
+
+    file: str
+    text: str
+    entry: Path | None = None
+    """Where the cache keeps its parse (large files only)."""
+    documents: Documents | None = None
+    """Its documents, or None when the quick parse refused it: the recording parse says why."""
+    from_cache: bool = False
+
+    def keep(self) -> None:
+        """Store the parse in the cache (the loader decides which files may be kept)."""
+        if self.entry is not None and self.documents is not None and not self.from_cache:
+            cache.store_parsed(self.entry, self.documents)
+
+
+def _read(path: Path, problems: list[Problem]) -> _File | None:
     file = display_path(path)
     try:
         size = path.stat().st_size
@@ -183,7 +207,113 @@ def _load_document(
             Problem(file, line, column, "", f"not UTF-8: byte 0x{raw[error.start]:02x}")
         )
         return None
-    return _parse(text.removeprefix("\ufeff"), file, problems, cacheable)
+    return _File(file, text.removeprefix("\ufeff"))
+
+
+PARALLEL_PARSE_CHARS = 256 * 1024
+"""From this much text to parse on, a second process parses about half of it."""
+PIECE_CHARS = 128 * 1024
+"""Files are cut into pieces of about this size to share them between the two processes."""
+
+
+def _parse_fast(files: list[_File]) -> None:
+    """Give each file its documents, parsed without positions: from the cache when it holds
+    them, else parsed here, with a second process when there is much to parse (this one then
+    reads the cache while the other parses)."""
+    stored: list[_File] = []
+    todo: list[_File] = []
+    for file in files:
+        file.entry = cache.parsed_entry(file.text, _parser_code())
+        (stored if file.entry is not None and file.entry.exists() else todo).append(file)
+    if sum(len(file.text) for file in todo) >= PARALLEL_PARSE_CHARS:
+        from envspec import workers
+
+        if workers.available():
+            _parse_in_two(todo, stored)
+            return
+    _read_stored(stored)
+    for file in todo:
+        file.documents = _fast_documents(file.text)
+
+
+def _read_stored(files: list[_File]) -> None:
+    for file in files:
+        assert file.entry is not None
+        file.from_cache, file.documents = cache.read_parsed(file.entry)
+        if not file.from_cache:
+            file.documents = _fast_documents(file.text)
+
+
+def _parse_in_two(files: list[_File], stored: list[_File]) -> None:
+    """Cut ``files`` into pieces; a child parses the first half of them while this process
+    reads the ``stored`` files from the cache and parses the second half; then each file's
+    pieces are joined. A file whose pieces do not join is parsed whole."""
+    from envspec.pieces import cut_text
+    from envspec.workers import Children
+
+    cut = [
+        (index, piece)
+        for index, file in enumerate(files)
+        for piece in cut_text(file.text, PIECE_CHARS)
+    ]
+    half = sum(len(piece.text) for _, piece in cut) / 2
+    theirs = 0
+    size = 0
+    while theirs < len(cut) and size + len(cut[theirs][1].text) <= half:
+        size += len(cut[theirs][1].text)
+        theirs += 1
+    with Children[int](1) as children:
+        children.submit(0, functools.partial(_parse_pieces, [piece for _, piece in cut[:theirs]]))
+        _read_stored(stored)
+        mine = [_parse_piece(piece) for _, piece in cut[theirs:]]
+        [(_, data)] = children.finished(block=True)
+    parsed = [*marshal.loads(data), *mine]
+    for index, file in enumerate(files):
+        own = [
+            (piece, result)
+            for (owner, piece), result in zip(cut, parsed, strict=True)
+            if owner == index
+        ]
+        file.documents = _joined(own) or _fast_documents(file.text)
+
+
+def _parse_pieces(cut: list[Piece]) -> bytes:
+    return marshal.dumps([_parse_piece(piece) for piece in cut])
+
+
+def _parse_piece(piece: Piece) -> tuple[Any, tuple[int, int], int] | None:
+    """A piece's value, where its document starts and how much its aliases expanded; None when
+    it does not parse as one document."""
+    builder = _FastBuilder()
+    try:
+        documents = builder.documents(piece.document())
+    except (_AbortError, yaml.YAMLError):
+        return None
+    if len(documents) != 1:
+        return None
+    value, start = documents[0]
+    return value, start, builder.expanded
+
+
+def _joined(
+    parsed: list[tuple[Piece, tuple[Any, tuple[int, int], int] | None]],
+) -> Documents | None:
+    from envspec.pieces import join
+
+    results = [result for _, result in parsed]
+    if any(result is None for result in results):
+        return None
+    if sum(result[2] for result in results if result) > MAX_ALIAS_EXPANSION:
+        return None
+    joined = join([piece for piece, _ in parsed], [result[0] for result in results if result])
+    first = results[0]
+    return None if joined is None or first is None else [(joined, first[1])]
+
+
+@functools.cache
+def _parser_code() -> bytes:
+    """The parser's own source: part of the key of its cached results."""
+    return Path(__file__).read_bytes()
 
 
 def _line_column(raw: bytes, offset: int) -> tuple[int, int]:
@@ -193,31 +323,29 @@ def _line_column(raw: bytes, offset: int) -> tuple[int, int]:
     return line, column
 
 
-def _parse(
-    text: str, file: str, problems: list[Problem], cacheable: Callable[[Any], bool] | None = None
-) -> Document | None:
+def _parse(file: _File, problems: list[Problem]) -> Document | None:
+    text = file.text
     if not text.strip():
-        problems.append(Problem(file, 1, 1, "", "file is empty; expected a mapping"))
+        problems.append(Problem(file.file, 1, 1, "", "file is empty; expected a mapping"))
         return None
-    source = SourceMap(file)
-    try:
-        documents = (
-            cache.parsed(text, _fast_documents, Path(__file__).read_bytes(), cacheable)
-            if cacheable is not None
-            else _fast_documents(text)
-        )
-    except (_AbortError, yaml.YAMLError):
-        return _parse_recording(text, file, problems)
+    if file.documents is None:
+        return _parse_recording(text, file.file, problems)
+    source = SourceMap(file.file)
 
     def read_positions(source: SourceMap) -> None:
-        _Builder(file, source, [], record=True).documents(text)
+        _Builder(file.file, source, [], record=True).documents(text)
 
     source.reader = read_positions
-    return _document(documents, file, source, problems)
+    return _document(file.documents, file.file, source, problems)
 
 
-def _fast_documents(text: str) -> list[tuple[Any, tuple[int, int]]]:
-    return _FastBuilder().documents(text)
+def _fast_documents(text: str) -> Documents | None:
+    """The documents of ``text`` without positions; None on anything the recording parse must
+    report."""
+    try:
+        return _FastBuilder().documents(text)
+    except (_AbortError, yaml.YAMLError):
+        return None
 
 
 def _parse_recording(text: str, file: str, problems: list[Problem]) -> Document | None:

@@ -24,6 +24,14 @@ from typing import IO, Any, Generic, TypeVar
 K = TypeVar("K", bound=Hashable)
 
 
+def available() -> bool:
+    """Whether work may go to child processes: the system can fork, has two CPUs or more, and
+    ``ENVSPEC_JOBS=1`` does not ask for one process."""
+    return (
+        hasattr(os, "fork") and (os.cpu_count() or 1) >= 2 and os.environ.get("ENVSPEC_JOBS") != "1"
+    )
+
+
 class WorkerLostError(RuntimeError):
     """A child process ended without a result (killed, or out of memory)."""
 

@@ -98,11 +98,19 @@ def test_the_cache_keeps_only_the_newest_entries(
     tmp_path: Path, cache_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(cache, "PARSED_MIN_BYTES", 1)
+
+    def entry(index: int) -> Path:
+        found = cache.parsed_entry(f"key: {index}\n", b"parser")
+        assert found is not None
+        return found
+
     for index in range(cache.PARSED_KEEP + 4):
-        cache.parsed(f"key: {index}\n", lambda text: text.upper(), b"parser", bool)
+        assert cache.read_parsed(entry(index)) == (False, None)
+        cache.store_parsed(entry(index), {"key": str(index)})
     assert len(_entries(cache_home)) == cache.PARSED_KEEP
-    assert cache.parsed("key: 19\n", lambda text: "again", b"parser", bool) == "KEY: 19\n"
-    assert cache.parsed("key: 0\n", lambda text: "again", b"parser", bool) == "again"
+    assert cache.read_parsed(entry(19)) == (True, {"key": "19"})
+    assert cache.read_parsed(entry(0)) == (False, None)
+    assert cache.parsed_entry("key: 0\n", b"another parser") != entry(0)
 
 
 def test_files_that_may_hold_a_secret_literal_are_never_cached(
