@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, TypedDict
 
 from envspec.errors import OutputError
@@ -126,11 +126,11 @@ def unchanged_since(out: Path, key: str, fingerprint: str) -> list[LockEntry] | 
 
 
 def safe_target(out: Path, relative: str) -> Path:
-    """``out / relative``, refusing any path that would leave ``out``."""
-    pure = PurePosixPath(relative)
-    if pure.is_absolute() or not pure.parts or any(part in {"", ".", ".."} for part in pure.parts):
+    """``out / relative``, refusing any path that is not a plain relative path inside ``out``
+    (an empty, ``.`` or ``..`` part, or a leading ``/``)."""
+    if any(part in {"", ".", ".."} for part in relative.split("/")):
         raise OutputError(f"refusing to write '{relative}': it would leave the output folder")
-    return out.joinpath(*pure.parts)
+    return out / relative
 
 
 def plan(
@@ -167,13 +167,14 @@ def write(
     with _Transaction(out) as transaction:
         for batch in batches:
             for file in batch:
-                if planner.add(file) and not planner.result.conflicts:
-                    transaction.stage(file)
+                staged = planner.add(file)
+                if staged is not None and not planner.result.conflicts:
+                    transaction.stage(*staged)
         result = planner.finish()
         if result.conflicts:
             raise OutputError(_conflicts(result))
         if result.lock_update is not None:
-            transaction.stage(result.lock_update)
+            transaction.stage(out / LOCK_FILE, result.lock_update.data)
             transaction.commit(result.remove)
     return result
 
@@ -198,29 +199,30 @@ class _Planner:
             exists = self.folders[folder] = folder.exists()
         return exists
 
-    def add(self, file: OutputFile) -> bool:
-        """Plan one rendered file; True when it is to be written."""
+    def add(self, file: OutputFile) -> tuple[Path, bytes] | None:
+        """Plan one rendered file; where it goes and its bytes when it is to be written."""
         result = self.result
         target = safe_target(result.out, file.path)
+        data = file.data
         self.new_lock[file.path] = {
-            "sha256": sha256(file.data),
+            "sha256": sha256(data),
             "environment": file.environment,
             "target": file.target,
         }
         current = _read(target) if self._folder_exists(target.parent) else None
-        if current == file.data:
+        if current == data:
             result.unchanged.append(file)
-            return False
+            return None
         if current is not None and not self.force:
             known = self.lock.get(file.path)
             if known is None:
                 result.conflicts.append(f"{target}: exists and was not written by envspec")
-                return False
+                return None
             if known["sha256"] != sha256(current):
                 result.conflicts.append(f"{target}: edited by hand since envspec wrote it")
-                return False
+                return None
         result.write.append(file)
-        return True
+        return target, data
 
     def finish(self) -> Plan:
         """Removals of files no longer rendered, and the new lock."""
@@ -275,7 +277,7 @@ def apply(result: Plan) -> None:
         return
     with _Transaction(result.out) as transaction:
         for file in [*result.write, result.lock_update]:
-            transaction.stage(file)
+            transaction.stage(safe_target(result.out, file.path), file.data)
         transaction.commit(result.remove)
 
 
@@ -322,10 +324,9 @@ class _Transaction:
         finally:
             self._release()
 
-    def stage(self, file: OutputFile) -> None:
+    def stage(self, target: Path, data: bytes) -> None:
         if self.mutex is None:
             self._acquire()
-        target = safe_target(self.out, file.path)
         folder = target.parent
         if folder not in self.known_dirs:
             self._make_dirs(folder)
@@ -336,7 +337,7 @@ class _Transaction:
         if folder not in self.new_dirs:
             with contextlib.suppress(FileNotFoundError):
                 mode = target.stat().st_mode & 0o777
-        write_file(temporary, file.data, mode)
+        write_file(temporary, data, mode)
 
     def commit(self, remove: list[str]) -> None:
         if self.mutex is None:
@@ -348,7 +349,8 @@ class _Transaction:
                 if self._backup(target):
                     target.unlink()
             for temporary, target in self.staged:
-                self._backup(target)
+                if target.parent not in self.new_dirs:
+                    self._backup(target)
                 temporary.replace(target)
                 self.placed.append(target)
         except OSError as error:

@@ -136,7 +136,9 @@ def test_check_reports_drift_and_writes_nothing(spec: Path) -> None:
     assert output_files(spec / "build") == before
 
 
-@pytest.mark.parametrize("path", ["../escape", "/etc/passwd", "a/../../b", ""])
+@pytest.mark.parametrize(
+    "path", ["../escape", "/etc/passwd", "a/../../b", "", "a//b", "a/./b", "folder/"]
+)
 def test_paths_outside_out_are_refused(tmp_path: Path, path: str) -> None:
     with pytest.raises(OutputError, match="leave the output folder"):
         plan(tmp_path, [OutputFile(path, "x", None, "t")], Scope(frozenset(), None), False)
