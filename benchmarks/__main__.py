@@ -45,6 +45,16 @@ TARGETS_SECONDS = {
     "1000 render warm": 5.0,
     "1000 check warm": 3.0,
 }
+IMPORT_FLOOR = (
+    "import click, jinja2, yaml\n"
+    "from pydantic import BaseModel\n"
+    "class Model(BaseModel):\n"
+    "    field: int\n"
+    "Model(field=1)\n"
+)
+"""What any command that reads a spec must do before envspec's own code runs: import the
+libraries it is built on and build a first pydantic model. Measured beside the example's
+scenarios so that their targets can be read against it on the machine of the day."""
 TARGET_RSS_MB = {"1000 render cold": 400, "1000 render first": 400, "1000 render warm": 400}
 
 
@@ -149,6 +159,7 @@ def _scenarios(binary: str, work: Path, sizes: tuple[int, ...], repeat: int) -> 
     results = [
         measure("--version", [binary, "--version"], repeat),
         measure("--help", [binary, "--help"], repeat),
+        measure("import floor", [sys.executable, "-c", IMPORT_FLOOR], repeat),
         measure("example validate", [binary, "validate", "--spec", str(REPO)], repeat),
     ]
     render = [binary, "render", "--all", "--spec", str(REPO), "--out", str(out)]
