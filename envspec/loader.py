@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import marshal
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,8 +96,8 @@ def load_spec(root: Path) -> RawSpec:
                 overlay_files[path.stem] = _read(path, problems)
     _parse_fast([file for file in (base_file, *overlay_files.values()) if file is not None])
     base = _parse(base_file, problems) if base_file is not None else None
-    if base_file is not None and _keeps_no_secret(base_file.documents):
-        base_file.keep()
+    if base_file is not None:
+        base_file.keep(_keeps_no_secret)
     shared = _non_local_environments(base.data if base is not None else {})
     overlays: dict[str, Document] = {}
     for name, file in overlay_files.items():
@@ -105,7 +105,7 @@ def load_spec(root: Path) -> RawSpec:
         if document is not None:
             overlays[name] = document
             if file is not None and name in shared:
-                file.keep()
+                file.keep(_always)
     if problems or base is None:
         raise SpecError(problems)
     templates = root / TEMPLATE_DIR
@@ -131,11 +131,9 @@ def load_yaml_text(text: str, file: str) -> Document:
     return document
 
 
-def _keeps_no_secret(documents: Documents | None) -> bool:
+def _keeps_no_secret(documents: Documents) -> bool:
     """Whether a parsed base may be cached: not when a variable that may be secret has a
     literal default (a secret literal never leaves the spec's own files)."""
-    if documents is None:
-        return False
     data = documents[0][0] if len(documents) == 1 else None
     variables = data.get("variables") if isinstance(data, dict) else None
     if not isinstance(variables, dict):
@@ -161,6 +159,10 @@ def _non_local_environments(base: dict[str, Any]) -> set[str]:
     }
 
 
+def _always(_: Documents) -> bool:
+    return True
+
+
 def _maybe_true(value: object) -> bool:
     return value is not None and str(value).lower() not in _FALSE
 
@@ -177,9 +179,15 @@ class _File:
     """Its documents, or None when the quick parse refused it: the recording parse says why."""
     from_cache: bool = False
 
-    def keep(self) -> None:
-        """Store the parse in the cache (the loader decides which files may be kept)."""
-        if self.entry is not None and self.documents is not None and not self.from_cache:
+    def keep(self, allowed: Callable[[Documents], bool]) -> None:
+        """Store the parse in the cache if it is not there yet and ``allowed`` (the loader's
+        judgement of whether it may hold a secret's literal) says it may be."""
+        if (
+            self.entry is not None
+            and self.documents is not None
+            and not self.from_cache
+            and allowed(self.documents)
+        ):
             cache.store_parsed(self.entry, self.documents)
 
 

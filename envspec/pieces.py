@@ -92,9 +92,8 @@ def join(pieces: Sequence[Piece], values: Sequence[Any]) -> dict[str, Any] | Non
 
 
 def _add(into: dict[str, Any], items: dict[str, Any]) -> bool:
-    """Add ``items`` to ``into``; False (``into`` partly changed) when a key is in both."""
-    for key, item in items.items():
-        if key in into:
-            return False
-        into[key] = item
+    """Add ``items`` to ``into``; False (and nothing added) when a key is in both."""
+    if not into.keys().isdisjoint(items):
+        return False
+    into.update(items)
     return True
