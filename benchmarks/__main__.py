@@ -171,7 +171,7 @@ def _scenarios(binary: str, work: Path, sizes: tuple[int, ...], repeat: int) -> 
     ]
     for size in sizes:
         spec = _synthetic(work / f"spec-{size}", size)
-        runs = max(3, repeat // 2) if size == 1000 else repeat
+        runs = max(3, (repeat + 3) // 2) if size == 1000 else repeat
         render = [binary, "render", "--all", "--spec", str(spec), "--out", str(out)]
         results += [
             measure(f"{size} validate", [binary, "validate", "--spec", str(spec)], runs),
