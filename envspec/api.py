@@ -74,7 +74,7 @@ _LATEST: list[Checked] = []
 
 def _latest(spec: C) -> C:
     """Hold the spec loaded or resolved last, until the next one: the console script ends with
-    ``os._exit``, so a command's spec is never freed object by object (0.2 s at 1,000
+    ``os._exit``, so a command's spec is never freed object by object (0.1-0.2 s at 1,000
     services); a program using this module holds one spec more than it would."""
     _LATEST[:] = [spec]
     return spec
