@@ -21,6 +21,8 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Generic, TypeVar
 
+from envspec.errors import EnvspecError
+
 K = TypeVar("K", bound=Hashable)
 
 
@@ -32,7 +34,7 @@ def available() -> bool:
     )
 
 
-class WorkerLostError(RuntimeError):
+class WorkerLostError(EnvspecError):
     """A child process ended without a result (killed, or out of memory)."""
 
 
@@ -48,7 +50,8 @@ class Children(Generic[K]):
     """At most ``limit`` children at a time, each running one piece of work, keyed by ``K``.
 
     Use it as a context manager: leaving the block early (an exception, a generator closed)
-    kills and reaps every child still running."""
+    kills and reaps every child still running. When the system refuses another process, the
+    work is done in this one instead."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -74,31 +77,36 @@ class Children(Generic[K]):
         self._start()
 
     def pending(self) -> bool:
-        return bool(self.waiting or self.running)
+        return bool(self.waiting or self.running or self.ended)
 
     def finished(self, block: bool) -> Iterator[tuple[K, Any]]:
-        """The results of children that have ended (waiting for one when ``block``), starting
-        waiting work in the places they free. A child's exception is raised here."""
-        if not self.running:
-            return
-        by_pipe = {child.done: key for key, child in self.running.items()}
-        ready, _, _ = select.select(list(by_pipe), [], [], None if block else 0)
-        ended = [by_pipe[done] for done in ready]
-        for key in ended:
-            self._reap(key)
-        self._start()  # before the caller spends time on the results
-        for key in ended:
+        """The results of work that has ended (waiting for some when ``block`` and none has),
+        starting waiting work in the places freed. The work's exception is raised here."""
+        if self.running and not self.ended:
+            by_pipe = {child.done: key for key, child in self.running.items()}
+            ready, _, _ = select.select(list(by_pipe), [], [], None if block else 0)
+            for done in ready:
+                self._reap(by_pipe[done])
+            self._start()  # before the caller spends time on the results
+        for key in list(self.ended):
             yield key, self._result(key)
 
     def _start(self) -> None:
         while self.waiting and len(self.running) < self.limit:
             key, work = self.waiting.popleft()
-            self.running[key] = self._fork(work)
+            try:
+                self.running[key] = self._fork(work)
+            except OSError:  # no process or descriptor to spare (EAGAIN, ENOMEM, EMFILE)
+                self.ended[key] = _outcome(work)
 
     def _fork(self, work: Callable[[], Any]) -> _Child:
-        result = _anonymous_file()
-        done, closed_on_exit = os.pipe()
-        pid = os.fork()
+        with contextlib.ExitStack() as on_failure:
+            result = on_failure.enter_context(_anonymous_file())
+            done, closed_on_exit = os.pipe()
+            on_failure.callback(os.close, done)
+            on_failure.callback(os.close, closed_on_exit)
+            pid = os.fork()
+            on_failure.pop_all()
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
             os.close(done)
             _run(work, result)
@@ -113,9 +121,12 @@ class Children(Generic[K]):
             data = child.result.read()
         finally:
             self._close(child)
-        if os.waitstatus_to_exitcode(status) != 0 or not data:
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0 or not data:
+            how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
             self.ended[key] = WorkerLostError(
-                f"a worker process ended without a result (status {status})"
+                f"a worker process ended without a result ({how}; out of memory?); "
+                "ENVSPEC_JOBS=1 keeps envspec in one process"
             )
         else:
             self.ended[key] = data
@@ -142,17 +153,21 @@ def _anonymous_file() -> IO[bytes]:
     return tempfile.TemporaryFile()  # pragma: no cover - systems without memfd
 
 
+def _outcome(work: Callable[[], Any]) -> bytes:
+    """``work()``'s result, or the exception it raised, pickled for :meth:`Children._result`."""
+    try:
+        return pickle.dumps(("ok", work()), protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException as error:  # handed to the parent, which raises it
+        try:
+            return pickle.dumps(("error", error))
+        except Exception:  # an exception that cannot be pickled
+            return pickle.dumps(("error", RuntimeError(type(error).__name__)))
+
+
 def _run(work: Callable[[], Any], result: IO[bytes]) -> None:  # pragma: no cover - in the child
     """Run ``work`` and leave its pickled outcome in ``result``; never return."""
     try:
-        try:
-            payload = pickle.dumps(("ok", work()), protocol=pickle.HIGHEST_PROTOCOL)
-        except BaseException as error:  # handed to the parent, which raises it
-            try:
-                payload = pickle.dumps(("error", error))
-            except Exception:  # an exception that cannot be pickled
-                payload = pickle.dumps(("error", RuntimeError(type(error).__name__)))
-        result.write(payload)
+        result.write(_outcome(work))
         result.flush()
     finally:
         os._exit(0)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from envspec import api
+from envspec import api, loader
 from envspec.workers import Children, WorkerLostError
 from tests.helpers import minimal, output_files, run, write_spec
 
@@ -115,3 +117,59 @@ def test_render_in_workers_matches_one_process(
         run("render", "--all", "--spec", str(root), "--out", str(tmp_path / "two")).exit_code == 0
     )
     assert output_files(tmp_path / "one") == output_files(tmp_path / "two")
+
+
+def _no_fork() -> int:
+    raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+
+def test_work_is_done_here_when_the_system_refuses_a_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "fork", _no_fork)
+    descriptors = len(list(Path("/proc/self/fd").iterdir()))
+    with Children[str](2) as children:
+        children.submit("pid", os.getpid)
+        children.submit("sum", lambda: sum(range(10)))
+        results = _all_results(children)
+        assert not children.pending()
+    assert results == {"pid": os.getpid(), "sum": 45}
+    assert len(list(Path("/proc/self/fd").iterdir())) == descriptors, "no pipe or memfd left open"
+
+
+def test_a_render_without_spare_processes_is_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_spec(tmp_path / "spec", minimal())
+    monkeypatch.setenv("ENVSPEC_JOBS", "1")
+    assert (
+        run("render", "--all", "--spec", str(root), "--out", str(tmp_path / "one")).exit_code == 0
+    )
+    monkeypatch.delenv("ENVSPEC_JOBS")
+    monkeypatch.setattr(api, "PARALLEL_THRESHOLD", 0)
+    monkeypatch.setattr(loader, "PARALLEL_PARSE_CHARS", 0)
+    monkeypatch.setattr(os, "fork", _no_fork)
+    assert (
+        run("render", "--all", "--spec", str(root), "--out", str(tmp_path / "two")).exit_code == 0
+    )
+    assert output_files(tmp_path / "one") == output_files(tmp_path / "two")
+
+
+def test_a_lost_worker_is_a_clear_error_and_nothing_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_spec(tmp_path / "spec", minimal())
+    monkeypatch.setattr(api, "PARALLEL_THRESHOLD", 0)
+    real_render_job = api._render_job
+
+    def killed_in_production(*args: Any) -> Any:
+        if args[-1] == ("production", "kubernetes"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_render_job(*args)
+
+    monkeypatch.setattr(api, "_render_job", killed_in_production)
+    result = run("render", "--all", "--spec", str(root))
+    assert result.exit_code == 1
+    assert "envspec: a worker process ended without a result (killed by signal 9" in result.output
+    assert "ENVSPEC_JOBS=1" in result.output and "internal error" not in result.output
+    assert not (root / "build").exists()
