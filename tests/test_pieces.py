@@ -76,7 +76,8 @@ def texts(draw: st.DrawFn) -> str:
         ]
         lines.append(f"{key}:{draw(st.sampled_from(['', '  # note', ' &m', ' |']))}\n")
         lines.extend(children)
-    return "".join(lines)
+    text = "".join(lines)
+    return text.replace("\n", "\r\n") if draw(st.integers(0, 4)) == 0 else text
 
 
 def _in_pieces(text: str, size: int) -> tuple[list[Piece], loader.Documents | None]:
