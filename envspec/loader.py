@@ -233,12 +233,8 @@ def _parse_fast(files: list[_File]) -> None:
     for file in files:
         file.entry = cache.parsed_entry(file.text, _parser_code())
         (stored if file.entry is not None and file.entry.exists() else todo).append(file)
-    if sum(len(file.text) for file in todo) >= PARALLEL_PARSE_CHARS:
-        from envspec import workers
-
-        if workers.available():
-            _parse_in_two(todo, stored)
-            return
+    if sum(len(file.text) for file in todo) >= PARALLEL_PARSE_CHARS and _parse_in_two(todo, stored):
+        return
     _read_stored(stored)
     for file in todo:
         file.documents = _fast_documents(file.text)
@@ -252,13 +248,16 @@ def _read_stored(files: list[_File]) -> None:
             file.documents = _fast_documents(file.text)
 
 
-def _parse_in_two(files: list[_File], stored: list[_File]) -> None:
+def _parse_in_two(files: list[_File], stored: list[_File]) -> bool:
     """Cut ``files`` into pieces; a child parses the first half of them while this process
     reads the ``stored`` files from the cache and parses the second half; then each file's
-    pieces are joined. A file whose pieces do not join is parsed whole."""
+    pieces are joined, and a file whose pieces do not join is parsed whole. False, having
+    done nothing, when there is no second process or no half to give it."""
+    from envspec import workers
     from envspec.pieces import cut_text
-    from envspec.workers import Children
 
+    if not workers.available():
+        return False
     cut = [
         (index, piece)
         for index, file in enumerate(files)
@@ -270,7 +269,9 @@ def _parse_in_two(files: list[_File], stored: list[_File]) -> None:
     while theirs < len(cut) and size + len(cut[theirs][1].text) <= half:
         size += len(cut[theirs][1].text)
         theirs += 1
-    with Children[int](1) as children:
+    if theirs == 0:
+        return False
+    with workers.Children[int](1) as children:
         children.submit(0, functools.partial(_parse_pieces, [piece for _, piece in cut[:theirs]]))
         _read_stored(stored)
         mine = [_parse_piece(piece) for _, piece in cut[theirs:]]
@@ -283,6 +284,7 @@ def _parse_in_two(files: list[_File], stored: list[_File]) -> None:
             if owner == index
         ]
         file.documents = _joined(own) or _fast_documents(file.text)
+    return True
 
 
 def _parse_pieces(cut: list[Piece]) -> bytes:
@@ -306,16 +308,16 @@ def _parse_piece(piece: Piece) -> tuple[Any, tuple[int, int], int] | None:
 def _joined(
     parsed: list[tuple[Piece, tuple[Any, tuple[int, int], int] | None]],
 ) -> Documents | None:
+    """The one document that a file's parsed pieces make; None when a piece failed, when their
+    aliases together expand beyond the limit, or when the pieces do not join."""
     from envspec.pieces import join
 
-    results = [result for _, result in parsed]
-    if any(result is None for result in results):
+    complete = [(piece, result) for piece, result in parsed if result is not None]
+    expanded = sum(count for _, (_, _, count) in complete)
+    if len(complete) != len(parsed) or expanded > MAX_ALIAS_EXPANSION:
         return None
-    if sum(result[2] for result in results if result) > MAX_ALIAS_EXPANSION:
-        return None
-    joined = join([piece for piece, _ in parsed], [result[0] for result in results if result])
-    first = results[0]
-    return None if joined is None or first is None else [(joined, first[1])]
+    joined = join([piece for piece, _ in complete], [value for _, (value, _, _) in complete])
+    return None if joined is None else [(joined, complete[0][1][1])]
 
 
 @functools.cache

@@ -129,6 +129,18 @@ def test_what_crosses_a_cut_makes_the_pieces_refuse_to_join(tail: str, why: str)
     assert joined is None, why
 
 
+def test_aliases_count_against_the_limit_across_pieces() -> None:
+    items = ", ".join(["x"] * 10_000)
+    half = "{0}: &{0} [{1}]\n{0}_uses: [*{0}, *{0}, *{0}]\n"
+    first = half.format("a", items)
+    text = first + half.format("b", items)
+    assert loader._fast_documents(text) is None, "an alias bomb to the whole-file parse"
+    cut, joined = _in_pieces(text, len(first))
+    assert [piece.text[:2] for piece in cut] == ["a:", "b:"]
+    assert all(loader._parse_piece(piece) is not None for piece in cut)
+    assert joined is None
+
+
 @pytest.fixture
 def in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every spec file, however small, parsed in pieces by two processes."""

@@ -148,6 +148,7 @@ def test_a_render_without_spare_processes_is_the_same(
     monkeypatch.delenv("ENVSPEC_JOBS")
     monkeypatch.setattr(api, "PARALLEL_THRESHOLD", 0)
     monkeypatch.setattr(loader, "PARALLEL_PARSE_CHARS", 0)
+    monkeypatch.setattr(loader, "PIECE_CHARS", 100)
     monkeypatch.setattr(os, "fork", _no_fork)
     assert (
         run("render", "--all", "--spec", str(root), "--out", str(tmp_path / "two")).exit_code == 0
