@@ -103,8 +103,13 @@ def test_validate_in_workers_reports_parity_and_stale_declarations(
     assert "declared difference 'services.web.image' no longer exists" in result.output
 
 
+def _no_fork() -> int:
+    raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+
+@pytest.mark.parametrize("fork", ["works", "refused"])
 def test_render_in_workers_matches_one_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fork: str
 ) -> None:
     root = write_spec(tmp_path / "spec", minimal())
     monkeypatch.setenv("ENVSPEC_JOBS", "1")
@@ -113,14 +118,14 @@ def test_render_in_workers_matches_one_process(
     )
     monkeypatch.delenv("ENVSPEC_JOBS")
     monkeypatch.setattr(api, "PARALLEL_THRESHOLD", 0)
+    monkeypatch.setattr(loader, "PARALLEL_PARSE_CHARS", 0)
+    monkeypatch.setattr(loader, "PIECE_CHARS", 100)
+    if fork == "refused":
+        monkeypatch.setattr(os, "fork", _no_fork)
     assert (
         run("render", "--all", "--spec", str(root), "--out", str(tmp_path / "two")).exit_code == 0
     )
     assert output_files(tmp_path / "one") == output_files(tmp_path / "two")
-
-
-def _no_fork() -> int:
-    raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
 
 
 def test_work_is_done_here_when_the_system_refuses_a_process(
@@ -135,25 +140,6 @@ def test_work_is_done_here_when_the_system_refuses_a_process(
         assert not children.pending()
     assert results == {"pid": os.getpid(), "sum": 45}
     assert len(list(Path("/proc/self/fd").iterdir())) == descriptors, "no pipe or memfd left open"
-
-
-def test_a_render_without_spare_processes_is_the_same(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    root = write_spec(tmp_path / "spec", minimal())
-    monkeypatch.setenv("ENVSPEC_JOBS", "1")
-    assert (
-        run("render", "--all", "--spec", str(root), "--out", str(tmp_path / "one")).exit_code == 0
-    )
-    monkeypatch.delenv("ENVSPEC_JOBS")
-    monkeypatch.setattr(api, "PARALLEL_THRESHOLD", 0)
-    monkeypatch.setattr(loader, "PARALLEL_PARSE_CHARS", 0)
-    monkeypatch.setattr(loader, "PIECE_CHARS", 100)
-    monkeypatch.setattr(os, "fork", _no_fork)
-    assert (
-        run("render", "--all", "--spec", str(root), "--out", str(tmp_path / "two")).exit_code == 0
-    )
-    assert output_files(tmp_path / "one") == output_files(tmp_path / "two")
 
 
 def test_a_lost_worker_is_a_clear_error_and_nothing_is_written(
