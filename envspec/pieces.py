@@ -80,7 +80,7 @@ def join(pieces: Sequence[Piece], values: Sequence[Any]) -> dict[str, Any] | Non
             return None
         items = iter(parsed.items())
         if piece.parent is not None:
-            key, value = next(items)
+            key, value = next(items, (None, None))
             if key != piece.parent or not joined or next(reversed(joined)) != key:
                 return None
             into = joined[key]

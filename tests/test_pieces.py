@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from envspec import loader
 from envspec.errors import SpecError
-from envspec.pieces import Piece, cut_text
+from envspec.pieces import Piece, cut_text, join
 from tests.helpers import minimal, write_spec
 
 KEYS = st.sampled_from(["a", "b", "web", "x.y", "k_1", "a-b"])
@@ -127,6 +127,19 @@ def test_what_crosses_a_cut_makes_the_pieces_refuse_to_join(tail: str, why: str)
     cut, joined = _in_pieces(text, 1)
     assert len(cut) > 10, why
     assert joined is None, why
+
+
+def test_a_piece_that_does_not_carry_on_its_parent_does_not_join() -> None:
+    root = Piece(None, "a:\n  x: 1\n")
+    assert join([root, Piece("a", "  y: 2\n")], [{"a": {"x": "1"}}, {}]) is None
+    assert join([root, Piece("a", "  y: 2\n")], [{"a": {"x": "1"}}, {"b": {}}]) is None
+    assert join([root, Piece("a", "  y: 2\n")], [{"a": "x"}, {"a": {"y": "2"}}]) is None
+    assert join(
+        [root, Piece("a", "  y: 2\nb: 3\n")], [{"a": {"x": "1"}}, {"a": {"y": "2"}, "b": "3"}]
+    ) == {
+        "a": {"x": "1", "y": "2"},
+        "b": "3",
+    }
 
 
 def test_aliases_count_against_the_limit_across_pieces() -> None:
