@@ -18,7 +18,7 @@ from jsonschema import Draft7Validator
 from ruamel.yaml import YAML
 
 KUBERNETES_VERSION = "1.32.0"
-SHARED_SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
 
 
 def compose_v2() -> str:
@@ -129,5 +129,5 @@ def validate_kubernetes(document: dict[str, Any]) -> None:
 
 @cache
 def external_secret_validator() -> Draft7Validator:
-    schema = json.loads((SHARED_SCHEMAS / "externalsecret.v1.json").read_text())
+    schema = json.loads((SCHEMAS / "externalsecret.v1.json").read_text())
     return Draft7Validator(schema)
