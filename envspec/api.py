@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -46,6 +46,11 @@ class Checked:
     bundle: SpecBundle
     sources: SourceMaps
     templates_dir: Path | None
+    keep_parses: Callable[[Iterable[str]], None] = field(
+        default=lambda _: None, compare=False, repr=False, kw_only=True
+    )
+    """Cache the parses of the spec's files (see :meth:`RawSpec.keep_parses`): called once
+    validation accepted the named environments."""
 
     def environment_names(self) -> list[str]:
         return list(self.bundle.base.environments)
@@ -66,7 +71,10 @@ def check(spec: Path | None = None) -> Checked:
     """Load a spec folder and validate its files; a :class:`SpecError` lists every problem."""
     root = spec_root(spec)
     raw = load_spec(root)
-    return _latest(Checked(root, validate_spec(raw), SourceMaps.of(raw), raw.templates))
+    bundle = validate_spec(raw)
+    return _latest(
+        Checked(root, bundle, SourceMaps.of(raw), raw.templates, keep_parses=raw.keep_parses)
+    )
 
 
 _LATEST: list[Checked] = []
@@ -83,7 +91,9 @@ def _latest(spec: C) -> C:
 def load(spec: Path | None = None) -> Project:
     """Load, validate and resolve a spec folder; a :class:`SpecError` lists every problem."""
     checked = check(spec)
-    return _project(checked, resolve_all(checked.bundle, checked.sources))
+    project = _project(checked, resolve_all(checked.bundle, checked.sources))
+    checked.keep_parses(project.environments)
+    return project
 
 
 def _project(checked: Checked, resolution: Resolution) -> Project:
@@ -93,6 +103,7 @@ def _project(checked: Checked, resolution: Resolution) -> Project:
             bundle=checked.bundle,
             sources=checked.sources,
             templates_dir=checked.templates_dir,
+            keep_parses=checked.keep_parses,
             environments=resolution.environments,
             defaults=resolution.defaults,
         )
@@ -361,6 +372,8 @@ class Rendering:
                 yield rendered
         if self.problems:
             raise RenderError(self.problems)
+        assert self.project is not None
+        self.spec.keep_parses(self.project.environments)
 
     def _here(self) -> Iterator[tuple[list[OutputFile], list[Problem]]]:
         project = self.project or self._resolved(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,19 @@ PARSED_KEEP = 16
 
 
 def folder(name: str) -> Path | None:
-    """``<cache>/<name>-<envspec version>``, created; None when caching is off or impossible."""
+    """``<cache>/<name>-<envspec version>``, created; None when caching is off or impossible.
+
+    envspec's folders in the cache are readable by their owner only (0700), whatever the umask
+    and however they were created before."""
     if os.environ.get("ENVSPEC_NO_CACHE"):
         return None
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    path = root / "envspec" / f"{name}-{__version__}"
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True)
+        for path in (root / "envspec", root / "envspec" / f"{name}-{__version__}"):
+            path.mkdir(mode=0o700, exist_ok=True)
+            if stat.S_IMODE(path.lstat().st_mode) != 0o700:
+                path.chmod(0o700)
     except OSError:
         return None
     return path

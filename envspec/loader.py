@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import marshal
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +60,18 @@ class RawSpec:
     base: Document
     overlays: dict[str, Document] = field(default_factory=dict)
     templates: Path | None = None
+    cacheable: dict[str | None, _File] = field(default_factory=dict)
+    """Files whose parse may be cached once validation accepts them: the base (None) when it
+    holds no secret's literal default, and the overlays of environments declared not local."""
+
+    def keep_parses(self, environments: Iterable[str]) -> None:
+        """Cache the parses of the base and of the named environments' overlays: called once
+        validation found no problem in them (so no secret's literal outside a local
+        environment); a refused file is never cached."""
+        for name in (None, *environments):
+            file = self.cacheable.get(name)
+            if file is not None:
+                file.store()
 
 
 def display_path(path: Path) -> str:
@@ -96,20 +108,21 @@ def load_spec(root: Path) -> RawSpec:
                 overlay_files[path.stem] = _read(path, problems)
     _parse_fast([file for file in (base_file, *overlay_files.values()) if file is not None])
     base = _parse(base_file, problems) if base_file is not None else None
-    if base_file is not None:
-        base_file.keep(_keeps_no_secret)
+    cacheable: dict[str | None, _File] = {}
+    if base_file is not None and base_file.storable() and _keeps_no_secret(base_file.documents):
+        cacheable[None] = base_file
     shared = _non_local_environments(base.data if base is not None else {})
     overlays: dict[str, Document] = {}
     for name, file in overlay_files.items():
         document = _parse(file, problems) if file is not None else None
         if document is not None:
             overlays[name] = document
-            if file is not None and name in shared:
-                file.keep(_always)
+            if file is not None and name in shared and file.storable():
+                cacheable[name] = file
     if problems or base is None:
         raise SpecError(problems)
     templates = root / TEMPLATE_DIR
-    return RawSpec(root, base, overlays, templates if templates.is_dir() else None)
+    return RawSpec(root, base, overlays, templates if templates.is_dir() else None, cacheable)
 
 
 def section_names(root: Path, section: str) -> list[str]:
@@ -131,10 +144,10 @@ def load_yaml_text(text: str, file: str) -> Document:
     return document
 
 
-def _keeps_no_secret(documents: Documents) -> bool:
+def _keeps_no_secret(documents: Documents | None) -> bool:
     """Whether a parsed base may be cached: not when a variable that may be secret has a
     literal default (a secret literal never leaves the spec's own files)."""
-    data = documents[0][0] if len(documents) == 1 else None
+    data = documents[0][0] if documents is not None and len(documents) == 1 else None
     variables = data.get("variables") if isinstance(data, dict) else None
     if not isinstance(variables, dict):
         return True
@@ -159,10 +172,6 @@ def _non_local_environments(base: dict[str, Any]) -> set[str]:
     }
 
 
-def _always(_: Documents) -> bool:
-    return True
-
-
 def _maybe_true(value: object) -> bool:
     return value is not None and str(value).lower() not in _FALSE
 
@@ -179,16 +188,13 @@ class _File:
     """Its documents, or None when the quick parse refused it: the recording parse says why."""
     from_cache: bool = False
 
-    def keep(self, allowed: Callable[[Documents], bool]) -> None:
-        """Store the parse in the cache if it is not there yet and ``allowed`` (the loader's
-        judgement of whether it may hold a secret's literal) says it may be."""
-        if (
-            self.entry is not None
-            and self.documents is not None
-            and not self.from_cache
-            and allowed(self.documents)
-        ):
-            cache.store_parsed(self.entry, self.documents)
+    def storable(self) -> bool:
+        """Whether the cache has a place for this file's parse and does not hold it yet."""
+        return self.entry is not None and self.documents is not None and not self.from_cache
+
+    def store(self) -> None:
+        assert self.entry is not None
+        cache.store_parsed(self.entry, self.documents)
 
 
 def _read(path: Path, problems: list[Problem]) -> _File | None:

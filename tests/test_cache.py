@@ -36,6 +36,13 @@ def _large_spec(root: Path, greeting: str = "hello") -> Path:
     return root
 
 
+def _load(root: Path) -> dict[str, Any]:
+    """The base's data, its parse cached as after a validation that accepted the spec."""
+    raw = loader.load_spec(root)
+    raw.keep_parses(raw.overlays)
+    return raw.base.data
+
+
 def _fresh(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     with monkeypatch.context() as patched:
         patched.setenv("ENVSPEC_NO_CACHE", "1")
@@ -46,11 +53,11 @@ def test_a_cached_parse_equals_a_fresh_one(
     tmp_path: Path, cache_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = _large_spec(tmp_path / "spec")
-    first = loader.load_spec(root).base.data
+    first = _load(root)
     [entry] = _entries(cache_home)
     assert stat.S_IMODE(entry.stat().st_mode) == 0o600
     assert stat.S_IMODE(entry.parent.stat().st_mode) == 0o700
-    second = loader.load_spec(root).base.data
+    second = _load(root)
     assert first == second == _fresh(root, monkeypatch)
     assert _entries(cache_home) == [entry], "read back, not parsed and stored again"
 
@@ -59,7 +66,7 @@ def test_a_changed_file_is_parsed_again(tmp_path: Path, cache_home: Path) -> Non
     root = _large_spec(tmp_path / "spec")
     assert run("validate", "--spec", str(root)).exit_code == 0
     _large_spec(root, greeting="changed")
-    assert loader.load_spec(root).base.data["variables"]["GREETING"]["default"] == "changed"
+    assert _load(root)["variables"]["GREETING"]["default"] == "changed"
     assert len(_entries(cache_home)) == 2
 
 
@@ -67,10 +74,10 @@ def test_a_damaged_entry_is_ignored_and_replaced(
     tmp_path: Path, cache_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = _large_spec(tmp_path / "spec")
-    loader.load_spec(root)
+    _load(root)
     [entry] = _entries(cache_home)
     entry.write_bytes(b"\x00not marshal data")
-    assert loader.load_spec(root).base.data == _fresh(root, monkeypatch)
+    assert _load(root) == _fresh(root, monkeypatch)
     assert entry.read_bytes() != b"\x00not marshal data"
 
 
@@ -134,3 +141,43 @@ def test_files_that_may_hold_a_secret_literal_are_never_cached(
     assert run("validate", "--spec", str(write_spec(tmp_path / "b", all_local))).exit_code == 0
     assert len(_entries(cache_home)) == 2, "a base with a secret's literal default is not kept"
     assert not any(canary.encode() in entry.read_bytes() for entry in _entries(cache_home))
+
+
+def _cache_holds(home: Path, text: str) -> list[Path]:
+    """Every file under the cache folder whose bytes contain ``text`` (as grep would find it)."""
+    return [p for p in home.rglob("*") if p.is_file() and text.encode() in p.read_bytes()]
+
+
+def test_a_refused_secret_literal_never_reaches_the_cache(
+    tmp_path: Path, cache_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache, "PARSED_MIN_BYTES", 1)
+    canary = "canary-production-literal-77c2"
+    spec = minimal(variables={"API_TOKEN": {"secret": True}, "GREETING": {"default": "hello"}})
+    local: dict[str, Any] = {"variables": {"API_TOKEN": "local-literal"}}
+    refused = {"development": local, "production": {"variables": {"API_TOKEN": canary}}}
+    root = write_spec(tmp_path / "spec", spec, refused)
+    for command in (["validate"], ["render", "--all"], ["render", "--env", "production"]):
+        result = run(*command, "--spec", str(root))
+        assert result.exit_code == 1 and "is secret: a literal value" in result.output
+    assert _cache_holds(cache_home, canary) == []
+    assert _entries(cache_home) == [], "nothing of a refused spec is cached"
+    reference: dict[str, Any] = {"API_TOKEN": {"secret": "vault://app#token"}}
+    accepted = {"development": local, "production": {"variables": reference}}
+    assert run("validate", "--spec", str(write_spec(root, spec, accepted))).exit_code == 0
+    assert len(_entries(cache_home)) == 2
+    for folder in [cache_home / "envspec", *(p for p in cache_home.rglob("*") if p.is_dir())]:
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    for file in (p for p in cache_home.rglob("*") if p.is_file()):
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+
+
+def test_a_file_refused_for_any_reason_is_not_cached(
+    tmp_path: Path, cache_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache, "PARSED_MIN_BYTES", 1)
+    spec = minimal(variables={"PORT": {"type": "int", "default": "8000"}})
+    root = write_spec(tmp_path / "spec", spec, {"production": {"variables": {"PORT": "many"}}})
+    result = run("validate", "--spec", str(root))
+    assert result.exit_code == 1 and "not valid for type int" in result.output
+    assert _entries(cache_home) == []
