@@ -30,6 +30,8 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 IMAGE_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 ENVIRONMENT_TARGETS = ("dotenv", "compose", "kubernetes")
 FLOATING_TAGS = frozenset({"latest"})
+INTEGER_TEXT = r"^\s*[+-]?[0-9](_?[0-9])*(\.0*)?\s*$"
+"""Text that pydantic reads as an integer (``3``, `` +3``, ``3_000``, ``3.0``)."""
 
 DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
 
@@ -134,9 +136,12 @@ class Environment(Model):
     description: str = ""
 
 
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+
+
 class Port(Model):
-    port: Annotated[int, Field(ge=1, le=65535)]
-    host: Annotated[int, Field(ge=1, le=65535)] | None = None
+    port: PortNumber
+    host: PortNumber | None = None
     name: (
         Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$")] | None
     ) = None
@@ -147,7 +152,7 @@ def _port(value: Any) -> Any:
     return {"port": value} if isinstance(value, str | int) else value
 
 
-PortField = Annotated[Port, BeforeValidator(_port)]
+PortField = Annotated[Port, BeforeValidator(_port, json_schema_input_type=PortNumber | Port)]
 
 
 class Healthcheck(Model):
@@ -175,7 +180,7 @@ class Autoscale(Model):
 def _replicas(value: Any) -> Any:
     if isinstance(value, dict):
         return Autoscale.model_validate(value)
-    if isinstance(value, str) and not value.isdigit():
+    if isinstance(value, str) and not re.fullmatch(INTEGER_TEXT, value):
         raise ValueError("expected a number of replicas or {min, max, target_cpu}")
     return value
 
@@ -192,7 +197,12 @@ def _volume(value: Any) -> Any:
     return {"path": value} if isinstance(value, str) else value
 
 
-VolumeField = Annotated[Volume, BeforeValidator(_volume)]
+VolumeField = Annotated[
+    Volume,
+    BeforeValidator(
+        _volume, json_schema_input_type=Annotated[str, StringConstraints(pattern=r"^/")] | Volume
+    ),
+]
 VolumeName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")]
 
 
