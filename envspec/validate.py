@@ -7,9 +7,11 @@ spec are reported in one run.
 
 from __future__ import annotations
 
+import copy
 import types
 import typing
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -28,18 +30,22 @@ _KEY_RULES = {
 
 
 def validate_spec(raw: RawSpec) -> SpecBundle:
-    """Validate the base and every overlay; raise one :class:`SpecError` with all problems."""
+    """Validate the base and every overlay; raise one :class:`SpecError` with all problems.
+
+    When a file has the wrong shape, the cross-references are still checked on its well-formed
+    parts (see :func:`_salvage`), so one run reports every problem."""
     problems: list[Problem] = []
-    base = _validate(Spec, raw.base, problems)
-    overlays: dict[str, Overlay] = {}
+    base, base_pruned = _validate(Spec, raw.base, problems)
+    overlays: dict[str, tuple[Overlay, Pruned]] = {}
     for name, document in raw.overlays.items():
-        overlay = _validate(Overlay, document, problems)
+        overlay, pruned = _validate(Overlay, document, problems)
         if overlay is not None:
-            overlays[name] = overlay
+            overlays[name] = (overlay, pruned)
     if base is None:
         raise SpecError(problems)
+    known = Known.of(base, base_pruned)
     for name in raw.overlays:
-        if name not in base.environments:
+        if name not in known.environments:
             problems.append(
                 Problem(
                     raw.overlays[name].source.file,
@@ -47,33 +53,115 @@ def validate_spec(raw: RawSpec) -> SpecBundle:
                     1,
                     "",
                     f"overlay for unknown environment '{name}'"
-                    + did_you_mean(name, base.environments),
+                    + did_you_mean(name, sorted(known.environments)),
                 )
             )
-    problems.extend(_cross_references(base, raw.base.source))
-    for name, overlay in overlays.items():
-        if name in base.environments:
-            problems.extend(_overlay_references(base, overlay, raw.overlays[name].source))
+    problems.extend(_cross_references(base, raw.base.source, known))
+    for name, (overlay, _) in overlays.items():
+        if name in known.environments:
+            problems.extend(_overlay_references(overlay, raw.overlays[name].source, known))
     if problems:
         raise SpecError(problems)
     return SpecBundle(
         base=base,
-        overlays={name: overlays.get(name, Overlay()) for name in base.environments},
+        overlays={
+            name: overlays[name][0] if name in overlays else Overlay() for name in base.environments
+        },
     )
+
+
+Pruned = dict[str, set[str]]
+"""Names of a file's entries (``services``, ``variables``, ``environments``) left out because
+they had problems of their own; they still count as declared for cross-references."""
+
+SALVAGE_ROUNDS = 20
+
+
+@dataclass(frozen=True)
+class Known:
+    """The names a spec declares, its left-out entries included."""
+
+    services: frozenset[str]
+    variables: frozenset[str]
+    environments: frozenset[str]
+
+    @classmethod
+    def of(cls, spec: Spec, pruned: Pruned) -> Known:
+        return cls(
+            frozenset(spec.services) | pruned.get("services", set()),
+            frozenset(spec.variables) | pruned.get("variables", set()),
+            frozenset(spec.environments) | pruned.get("environments", set()),
+        )
 
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def _validate(model: type[M], document: Document, problems: list[Problem]) -> M | None:
+def _validate(
+    model: type[M], document: Document, problems: list[Problem]
+) -> tuple[M | None, Pruned]:
     try:
-        return model.model_validate(document.data)
+        return model.model_validate(document.data), {}
     except ValidationError as error:
-        for detail in error.errors(include_input=False, include_url=False):
-            problems.append(
-                _problem(model, detail["loc"], detail["type"], detail["msg"], document.source)
-            )
-        return None
+        details = error.errors(include_input=False, include_url=False)
+    for detail in details:
+        problems.append(
+            _problem(model, detail["loc"], detail["type"], detail["msg"], document.source)
+        )
+    return _salvage(model, document.data, details)
+
+
+def _salvage(model: type[M], data: Any, details: list[Any]) -> tuple[M | None, Pruned]:
+    """The file's well-formed part: each entry with a problem left out, until the rest
+    validates (``None`` when what would be left out is the file itself)."""
+    data = copy.deepcopy(data)
+    pruned: Pruned = {}
+    for _ in range(SALVAGE_ROUNDS):
+        for detail in details:
+            loc = tuple(detail["loc"])
+            if not _prune(data, loc[:-1] if detail["type"] == "missing" else loc, pruned):
+                return None, pruned
+        data = _without_gone(data)
+        try:
+            return model.model_validate(data), pruned
+        except ValidationError as error:
+            details = error.errors(include_input=False, include_url=False)
+    return None, pruned
+
+
+_GONE = object()
+
+
+def _prune(data: Any, loc: tuple[int | str, ...], pruned: Pruned) -> bool:
+    """Mark the entry that ``loc`` points at as left out; False when that is the whole file.
+    Parts of ``loc`` that name a union's member rather than a key are skipped."""
+    trail: list[tuple[Any, Any]] = []
+    current = data
+    for key in loc:
+        if current is _GONE:
+            return True
+        if isinstance(current, dict) and key in current:
+            trail.append((current, key))
+            current = current[key]
+        elif isinstance(current, list) and isinstance(key, int) and 0 <= key < len(current):
+            trail.append((current, key))
+            current = current[key]
+    if not trail:
+        return False
+    container, key = trail[-1]
+    container[key] = _GONE
+    section = trail[0][1]
+    if len(trail) >= 2 and section in ("services", "variables", "environments"):
+        pruned.setdefault(section, set()).add(str(trail[1][1]))
+    return True
+
+
+def _without_gone(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {key: _without_gone(value) for key, value in data.items() if value is not _GONE}
+    if isinstance(data, list):
+        return [_without_gone(item) for item in data if item is not _GONE]
+    return data
 
 
 def _problem(
@@ -145,27 +233,27 @@ def _args(annotation: Any) -> Iterator[Any]:
         yield annotation
 
 
-def _cross_references(spec: Spec, source: SourceMap) -> Iterator[Problem]:
-    services = spec.services
-    for name, service in services.items():
+def _cross_references(spec: Spec, source: SourceMap, known: Known) -> Iterator[Problem]:
+    for name, service in spec.services.items():
         for index, dependency in enumerate(service.depends_on or ()):
             path = ("services", name, "depends_on", index)
             if dependency == name:
                 yield _at(source, path, f"service '{name}' depends on itself")
-            elif dependency not in services:
+            elif dependency not in known.services:
                 yield _at(
                     source,
                     path,
-                    f"unknown service '{dependency}'" + did_you_mean(dependency, services),
+                    f"unknown service '{dependency}'"
+                    + did_you_mean(dependency, sorted(known.services)),
                 )
         yield from _known(
-            source, ("services", name, "variables"), service.variables, spec.variables, "variable"
+            source, ("services", name, "variables"), service.variables, known.variables, "variable"
         )
         yield from _known(
             source,
             ("services", name, "environments"),
             service.environments,
-            spec.environments,
+            known.environments,
             "environment",
         )
     for name, variable in spec.variables.items():
@@ -175,43 +263,44 @@ def _cross_references(spec: Spec, source: SourceMap) -> Iterator[Problem]:
             )
         for index, rule in enumerate(variable.rules):
             yield from _rule_scope(
-                source, ("variables", name, "rules", index, "where"), rule.where, spec
+                source, ("variables", name, "rules", index, "where"), rule.where, known
             )
     yield from _cycles(spec, source)
 
 
-def _overlay_references(spec: Spec, overlay: Overlay, source: SourceMap) -> Iterator[Problem]:
+def _overlay_references(overlay: Overlay, source: SourceMap, known: Known) -> Iterator[Problem]:
     for name in overlay.variables:
-        if name not in spec.variables:
+        if name not in known.variables:
             yield _key(
                 source,
                 ("variables", name),
-                f"unknown variable '{name}'" + did_you_mean(name, spec.variables),
+                f"unknown variable '{name}'" + did_you_mean(name, sorted(known.variables)),
             )
     for name, patch in overlay.services.items():
-        if name not in spec.services:
+        if name not in known.services:
             yield _key(
                 source,
                 ("services", name),
-                f"unknown service '{name}'" + did_you_mean(name, spec.services),
+                f"unknown service '{name}'" + did_you_mean(name, sorted(known.services)),
             )
             continue
         for index, dependency in enumerate(patch.depends_on or ()):
-            if dependency not in spec.services:
+            if dependency not in known.services:
                 yield _at(
                     source,
                     ("services", name, "depends_on", index),
-                    f"unknown service '{dependency}'" + did_you_mean(dependency, spec.services),
+                    f"unknown service '{dependency}'"
+                    + did_you_mean(dependency, sorted(known.services)),
                 )
         yield from _known(
-            source, ("services", name, "variables"), patch.variables, spec.variables, "variable"
+            source, ("services", name, "variables"), patch.variables, known.variables, "variable"
         )
     for index, difference in enumerate(overlay.differences):
         yield from _known(
             source,
             ("differences", index, "environments"),
             difference.environments,
-            spec.environments,
+            known.environments,
             "environment",
         )
 
@@ -220,18 +309,20 @@ def _known(
     source: SourceMap,
     path: SpecPath,
     names: Iterable[str] | None,
-    known: Mapping[str, object],
+    known: Collection[str],
     what: str,
 ) -> Iterator[Problem]:
     for index, name in enumerate(names or ()):
         if name not in known:
             yield _at(
-                source, (*path, index), f"unknown {what} '{name}'" + did_you_mean(name, known)
+                source,
+                (*path, index),
+                f"unknown {what} '{name}'" + did_you_mean(name, sorted(known)),
             )
 
 
-def _rule_scope(source: SourceMap, path: SpecPath, where: str, spec: Spec) -> Iterator[Problem]:
-    scopes = ["all", "local", "non-local", *spec.environments]
+def _rule_scope(source: SourceMap, path: SpecPath, where: str, known: Known) -> Iterator[Problem]:
+    scopes = ["all", "local", "non-local", *sorted(known.environments)]
     if where not in scopes:
         yield _at(
             source,

@@ -99,13 +99,14 @@ def test_all_problems_in_one_run_sorted(tmp_path: Path) -> None:
     result = run("validate", "--spec", str(root))
     assert result.exit_code == 1
     lines = [line for line in result.stderr.splitlines() if not line.startswith("envspec:")]
-    assert len(lines) == 2
+    assert len(lines) == 3
     assert "services.web.replicas: expected a number of replicas or {min, max, target_cpu}" in (
         result.stderr
     )
+    assert "services.web.depends_on[0]: unknown service 'nope'" in result.stderr
     positions = [tuple(int(part) for part in line.split(":")[1:3]) for line in lines]
     assert positions == sorted(positions)
-    assert "2 problems found" in result.stderr
+    assert "3 problems found" in result.stderr
 
 
 def test_invalid_yaml_from_a_user_template_does_not_echo_values(tmp_path: Path) -> None:

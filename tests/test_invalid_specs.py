@@ -52,5 +52,6 @@ def test_invalid_spec(case: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
             assert message in result.output, f"expected {message!r} in:\n{result.output}"
         lines = [line for line in result.stderr.splitlines() if not line.startswith("envspec:")]
         assert all(line.count(":") >= 3 for line in lines), lines
+        assert len(lines) == len(expected), f"not the stated problems:\n{result.output}"
     assert not out.exists(), "nothing is written when the spec is invalid"
     assert "canary" not in result.output, "a secret literal was repeated in a message"
