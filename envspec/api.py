@@ -445,6 +445,21 @@ def _render_job(
         return [], list(error.problems)
 
 
+def kubernetes_documents(spec: Checked, environment: str) -> str:
+    """The environment's Kubernetes documents as one YAML stream, as ``kubectl kustomize``
+    builds them."""
+    from envspec.render.kubernetes import document_stream
+
+    name = select_environment(environment, spec.environment_names())
+    targets = spec.bundle.base.environments[name].targets
+    if "kubernetes" not in targets:
+        raise EnvspecError(
+            f"environment '{name}' does not render kubernetes (its targets: {', '.join(targets)})"
+        )
+    files = _in_order(Rendering(spec, [name], ["kubernetes"]))
+    return document_stream({file.path: file.content for file in files})
+
+
 def render(
     spec: Checked, options: RenderOptions, inputs: tuple[str, str] | None = None
 ) -> RenderResult:

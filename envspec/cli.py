@@ -242,6 +242,12 @@ def validate(
     "--check", is_flag=True, help="Write nothing; exit 1 when any generated file would change."
 )
 @click.option("--force", is_flag=True, help="Overwrite generated files that were edited by hand.")
+@click.option(
+    "--stdout",
+    "to_stdout",
+    is_flag=True,
+    help="Print one environment's Kubernetes documents as one YAML stream; write no file.",
+)
 @click.pass_context
 def render(
     context: click.Context,
@@ -252,6 +258,7 @@ def render(
     out: Path | None,
     check: bool,
     force: bool,
+    to_stdout: bool,
 ) -> None:
     """Write the artifacts of one or more environments.
 
@@ -260,9 +267,20 @@ def render(
       envspec render --all
       envspec render --env prod --target kubernetes
       envspec render --all --check      # CI: fail when build/ is stale
+      envspec render --env prod --target kubernetes --stdout | kubectl apply -f -
     """
     if all_ and environments:
         raise click.UsageError("give --env or --all, not both")
+    if to_stdout:
+        _stdout_usage(environments, targets, all_ or check or force)
+        with _boundary():
+            from envspec import api
+
+            click.echo(
+                api.kubernetes_documents(api.check(_spec(context, spec)), environments[0]),
+                nl=False,
+            )
+        return
     with _boundary():
         from envspec import incremental
 
@@ -276,6 +294,14 @@ def render(
         )
         result = incremental.render(_spec(context, spec), options)
         _report_render(result)
+
+
+def _stdout_usage(environments: tuple[str, ...], targets: tuple[str, ...], other: bool) -> None:
+    if len(environments) != 1 or targets != ("kubernetes",) or other:
+        raise click.UsageError(
+            "--stdout prints one environment's Kubernetes documents: "
+            "give one --env and --target kubernetes, without --all, --check or --force"
+        )
 
 
 def _report_render(result: Any) -> None:

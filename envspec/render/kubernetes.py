@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
+
+import yaml
 
 from envspec.errors import Problem, RenderError
 from envspec.models import ENVIRONMENT_VARIABLE, Autoscale, KubernetesPatch, dns_label
@@ -292,3 +294,75 @@ def _mixed_backends(environment: ResolvedEnvironment, backends: dict[str, str]) 
         f"environment '{environment.name}' reads secrets through one ExternalSecret store, but "
         f"its references use several backends ({', '.join(sorted(backends))})",
     )
+
+
+KUSTOMIZATION = "kustomization.yaml"
+_APPLIED_FIRST = (
+    "Namespace",
+    "ResourceQuota",
+    "StorageClass",
+    "CustomResourceDefinition",
+    "ServiceAccount",
+    "PodSecurityPolicy",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "Secret",
+    "Endpoints",
+    "Service",
+    "LimitRange",
+    "PriorityClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "Deployment",
+    "StatefulSet",
+    "CronJob",
+    "PodDisruptionBudget",
+)
+_APPLIED_LAST = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
+
+
+def document_stream(files: Mapping[str, str]) -> str:
+    """The documents ``kubectl kustomize`` builds from an environment's kustomization, in the
+    order it prints them (kustomize's legacy order: kinds that others depend on first), as one
+    YAML stream. ``files`` maps each rendered file's path to its text; each document is the
+    text envspec rendered, without its comment lines."""
+    kustomization = next(path for path in files if path.endswith(f"/{KUSTOMIZATION}"))
+    folder = kustomization.removesuffix(KUSTOMIZATION)
+    resources = yaml.safe_load(files[kustomization])["resources"]
+    documents = [
+        (_applied_order(yaml.safe_load(text)), text)
+        for resource in resources
+        for text in _documents(files[folder + resource])
+    ]
+    return "---\n".join(text for _, text in sorted(documents, key=lambda item: item[0]))
+
+
+def _documents(content: str) -> Iterator[str]:
+    """The texts of a YAML stream's documents, without full-line comments."""
+    lines: list[str] = []
+    for line in content.splitlines(keepends=True):
+        if line.rstrip("\r\n") == "---":
+            if lines:
+                yield "".join(lines)
+            lines = []
+        elif not line.startswith("#"):
+            lines.append(line)
+    if lines:
+        yield "".join(lines)
+
+
+def _applied_order(document: dict[str, Any]) -> tuple[int, str, str, str]:
+    kind = str(document["kind"])
+    group, _, version = str(document["apiVersion"]).rpartition("/")
+    if kind in _APPLIED_FIRST:
+        rank = _APPLIED_FIRST.index(kind) - len(_APPLIED_FIRST)
+    elif kind in _APPLIED_LAST:
+        rank = _APPLIED_LAST.index(kind) + 1
+    else:
+        rank = 0
+    metadata = document.get("metadata") or {}
+    gvk = f"{group or '~G'}_{version}_{kind}"
+    return rank, gvk, str(metadata.get("name", "")), str(metadata.get("namespace", ""))
