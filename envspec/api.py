@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from envspec import parity
+from envspec import verify as verifying
 from envspec.errors import (
     EnvspecError,
     Problem,
@@ -458,6 +459,24 @@ def kubernetes_documents(spec: Checked, environment: str) -> str:
         )
     files = _in_order(Rendering(spec, [name], ["kubernetes"]))
     return document_stream({file.path: file.content for file in files})
+
+
+def verify(
+    spec: Checked, environment: str, source: str | None, context: str | None
+) -> verifying.Report:
+    """Compare an environment's live objects, from ``source`` (a file, ``-`` for standard
+    input) or else from ``kubectl get``, with the documents envspec renders for it."""
+    stream = kubernetes_documents(spec, environment)
+    expected = verifying.expected_objects(stream)
+    namespace = verifying.namespace_of(expected)
+    live = (
+        verifying.read_live(source)
+        if source is not None
+        else verifying.fetch(expected, namespace, context)
+    )
+    drift = verifying.compare(expected, live)
+    name = select_environment(environment, spec.environment_names())
+    return verifying.Report(name, namespace, len(expected), tuple(drift))
 
 
 def render(

@@ -388,6 +388,64 @@ def parity_command(
 
 
 @cli.command()
+@spec_option
+@click.option(
+    "--env",
+    "-e",
+    "environment",
+    required=True,
+    shell_complete=_complete_environment,
+    help="Environment whose deployment to check (name or unique prefix).",
+)
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    help="Live objects: the output of kubectl get ... -o json (a List); - reads standard input. "
+    "Default: run kubectl get in the environment's namespace.",
+)
+@click.option("--context", "kube_context", help="kubectl context to read the live objects from.")
+@format_option
+@click.pass_context
+def verify(
+    context: click.Context,
+    spec: Path | None,
+    environment: str,
+    source: str | None,
+    kube_context: str | None,
+    output_format: str,
+) -> None:
+    """Compare a deployment's live objects with what envspec renders for it: one line per
+    drift. Exit 1 when anything drifted.
+
+    \b
+    Examples:
+      envspec verify --env prod --context prod-cluster
+      envspec verify --env prod --from live.json --format json
+    """
+    with _boundary(output_format):
+        import json
+
+        from envspec import api
+
+        result = api.verify(api.check(_spec(context, spec)), environment, source, kube_context)
+        if output_format == "json":
+            click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        else:
+            for drift in result.drift:
+                click.echo(str(drift))
+            count = len(result.drift)
+            if count:
+                plural = "s" if count != 1 else ""
+                summary = f"{count} drift{plural} in {result.objects} objects"
+            else:
+                summary = f"no drift in {result.objects} objects"
+            click.echo(f"envspec: {result.environment} ({result.namespace}): {summary}", err=True)
+    if result.drift:
+        sys.exit(1)
+
+
+@cli.command()
 @click.argument("name", shell_complete=_complete_variable)
 @spec_option
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
