@@ -61,7 +61,10 @@ def test_leaving_early_kills_every_child() -> None:
     with Children[str](2) as children:
         children.submit("a", sleep_forever)
         children.submit("b", sleep_forever)
-        pids = [int(os.read(read_pid, 64).split()[0]) for _ in range(2)]
+        written = b""
+        while written.count(b"\n") < 2:  # both children may have written before one read
+            written += os.read(read_pid, 64)
+        pids = [int(pid) for pid in written.split()]
     os.close(read_pid)
     os.close(write_pid)
     for pid in pids:
