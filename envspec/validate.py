@@ -140,10 +140,9 @@ def _prune(data: Any, loc: tuple[int | str, ...], pruned: Pruned) -> bool:
     for key in loc:
         if current is _GONE:
             return True
-        if isinstance(current, dict) and key in current:
-            trail.append((current, key))
-            current = current[key]
-        elif isinstance(current, list) and isinstance(key, int) and 0 <= key < len(current):
+        in_mapping = isinstance(current, dict) and key in current
+        in_list = isinstance(current, list) and isinstance(key, int) and 0 <= key < len(current)
+        if in_mapping or in_list:
             trail.append((current, key))
             current = current[key]
     if not trail:
