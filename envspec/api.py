@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from envspec import parity
 from envspec import verify as verifying
+from envspec.atomic import deferred_signals, note_change, write_atomic
 from envspec.errors import (
     EnvspecError,
     Problem,
@@ -19,7 +20,7 @@ from envspec.errors import (
     UnknownEnvironmentError,
     did_you_mean,
 )
-from envspec.incremental import RenderOptions, RenderResult, spec_root
+from envspec.incremental import RenderOptions, RenderResult, output_folder, spec_root
 from envspec.loader import load_spec
 from envspec.models import SpecBundle, Variable
 from envspec.render import ENVIRONMENT_RENDERERS, PROJECT_RENDERERS, TARGETS
@@ -270,12 +271,12 @@ def init(
     )
     if plan_.conflicts:
         raise EnvspecError("refusing to overwrite: " + "; ".join(plan_.conflicts))
-    for file in plan_.write:
-        target = folder / file.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.envspec-init")
-        temporary.write_text(file.content, encoding="utf-8")
-        temporary.replace(target)
+    with deferred_signals():
+        note_change()
+        for file in plan_.write:
+            target = folder / file.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, file.data)
     try:
         validate(check(folder))
     except (SpecError, RenderError) as error:
@@ -490,7 +491,7 @@ def render(
         names = list(dict.fromkeys(select_environment(n, known) for n in options.environments))
     else:
         raise EnvspecError("name an environment with --env, or render every one with --all")
-    out = options.out if options.out is not None else spec.root / "build"
+    out = output_folder(spec.root, options.out)
     scope = Scope(
         frozenset([*names, None]), frozenset(options.targets) if options.targets else None
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from envspec import __version__
+from envspec.atomic import write_atomic
 
 PARSED_MIN_BYTES = 256 * 1024
 PARSED_KEEP = 16
@@ -73,13 +74,9 @@ def store_parsed(entry: Path, value: Any) -> None:
 def _store(entry: Path, data: bytes) -> None:
     """Write an entry atomically, readable by its owner only, and keep only the ``PARSED_KEEP``
     written last (reading an entry writes nothing); failures are ignored (a cache that cannot be
-    written is only slower)."""
-    temporary = entry.with_name(f".{entry.name}.{os.getpid()}")
+    written is only slower). Not flushed to disk: a damaged entry is never trusted."""
     try:
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        temporary.replace(entry)
+        write_atomic(entry, data, 0o600, durable=False)
         entries = sorted(
             (p for p in entry.parent.iterdir() if not p.name.startswith(".")),
             key=lambda p: p.stat().st_mtime,
@@ -88,4 +85,4 @@ def _store(entry: Path, data: bytes) -> None:
         for stale in entries[PARSED_KEEP:]:
             stale.unlink(missing_ok=True)
     except OSError:
-        temporary.unlink(missing_ok=True)
+        pass

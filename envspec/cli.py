@@ -125,8 +125,10 @@ def cli(context: click.Context, debug: bool) -> None:
 @contextmanager
 def _boundary(output_format: str = "text") -> Iterator[None]:
     """Map envspec's errors to messages and exit codes; never show a traceback for bad input."""
+    from envspec.atomic import changes
     from envspec.errors import EnvspecError, ExitCode, RenderError, SpecError
 
+    changed = changes()
     try:
         yield
     except (SpecError, RenderError) as error:
@@ -146,8 +148,9 @@ def _boundary(output_format: str = "text") -> Iterator[None]:
         click.echo(f"envspec: {error}", err=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
-        click.echo("envspec: interrupted; nothing was changed", err=True)
-        sys.exit(130)
+        done = "files were written before" if changes() != changed else "nothing was changed"
+        click.echo(f"envspec: interrupted; {done}", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
     except Exception as error:
         state = click.get_current_context().find_object(_Context)
         if state is not None and state.debug:

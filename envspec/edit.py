@@ -8,7 +8,6 @@ validated before anything is written; files are then replaced atomically.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
@@ -23,6 +22,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from envspec import api
 from envspec.api import select_environment
+from envspec.atomic import deferred_signals, note_change, write_atomic
 from envspec.errors import EnvspecError, RenderError, SpecError, did_you_mean
 from envspec.loader import BASE_FILE, OVERLAY_DIR, TEMPLATE_DIR, display_path
 from envspec.models import VARIABLE_NAME
@@ -322,9 +322,9 @@ def _commit(editor: _Editor) -> list[Path]:
                 for problem in error.problems
             ) from None
     changed = editor.files()
-    for path, (_, new) in changed.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.envspec-{os.getpid()}")
-        temporary.write_text(new, encoding="utf-8")
-        temporary.replace(path)
+    with deferred_signals():
+        note_change()
+        for path, (_, new) in changed.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, new.encode("utf-8"))
     return sorted(changed)

@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     OK = 0
     FAILURE = 1
     USAGE = 2
+    INTERRUPTED = 130
 
 
 @dataclass(frozen=True, order=True)

@@ -15,8 +15,8 @@ from importlib import resources
 from pathlib import Path
 
 from envspec import __version__
-from envspec.errors import EnvspecError
-from envspec.loader import find_spec_root
+from envspec.errors import EnvspecError, OutputError
+from envspec.loader import BASE_FILE, OVERLAY_DIR, TEMPLATE_DIR, find_spec_root
 from envspec.writer import Plan, unchanged_since
 
 
@@ -52,6 +52,26 @@ def spec_root(spec: Path | None) -> Path:
     return found
 
 
+def output_folder(root: Path, out: Path | None) -> Path:
+    """Where a render of ``root`` writes (``out``, by default ``<root>/build``); refused when it
+    overlaps the spec's own inputs: is, is in or holds envspec.yaml, environments/ or
+    templates/."""
+    folder = out if out is not None else root / "build"
+    resolved = folder.resolve()
+    for name in (BASE_FILE, OVERLAY_DIR, TEMPLATE_DIR):
+        spec_input = (root / name).resolve()
+        if (
+            resolved == spec_input
+            or spec_input in resolved.parents
+            or resolved in spec_input.parents
+        ):
+            raise OutputError(
+                f"--out {folder} overlaps the spec's own {name}: choose a folder outside "
+                "envspec.yaml, environments/ and templates/; nothing was written"
+            )
+    return folder
+
+
 def builtin_template_dir() -> Path:
     """The built-in templates: package data in a wheel, the repository's folder in a checkout."""
     packaged = resources.files("envspec").joinpath("templates")
@@ -64,7 +84,7 @@ def render(spec: Path | None, options: RenderOptions) -> RenderResult:
     """Render from a spec folder, skipping all work when nothing changed since the last render
     with the same options (the lock records a fingerprint of every input)."""
     root = spec_root(spec)
-    out = options.out if options.out is not None else root / "build"
+    out = output_folder(root, options.out)
     key = _render_key(options)
     fingerprint = input_fingerprint(root, key)
     if not options.force:

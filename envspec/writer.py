@@ -1,14 +1,23 @@
-"""Write rendered files as one transaction, guarded by a lock file of what envspec wrote.
+"""Write rendered files as one crash-safe transaction, guarded by a lock of what envspec wrote.
 
 ``<out>/.envspec-lock.json`` records the SHA-256 of every file envspec wrote and which environment
 and target produced it. A file whose content no longer matches its recorded hash was edited by hand
 and is not overwritten or removed without ``force``; a file envspec never wrote is not touched.
 
-Writing stages every file as a temporary file next to its destination, while the render goes on
-(:func:`write` takes files as targets finish), then flushes them with one ``sync`` and renames them
-all into place. A failure before the renames (a render error, a conflict, a full disk) removes the
-temporary files and leaves the output folder exactly as it was; a failure while renaming puts back
-the files already replaced.
+Writing holds the output folder's mutex (``flock`` on the folder itself: no lock file of its own)
+from the first rendered file on, reads the lock under it, and stages every file to write in
+``<out>/.envspec-transaction/`` while the render goes on: ``files/`` for files of folders that
+exist, ``tree/`` for new folders, built whole. The commit flushes the staged files with one
+``syncfs``, writes a journal of its steps and flushes it, then renames (replaced files kept as
+hard links in ``old/`` until the end), flushes the folders it changed and removes the
+transaction folder. SIGINT, SIGTERM and SIGHUP wait until the commit is done. After a crash or
+SIGKILL, the next envspec command that writes or reads the folder finds the transaction folder
+and finishes it: without a journal it is discarded (the old state), with one the steps are
+carried out (the new state), or undone when the commit had begun putting the old state back.
+
+Nothing in the output folder is reached through a symbolic link: folders are opened one by one
+with ``O_NOFOLLOW`` relative to their parent, files are read with ``O_NOFOLLOW`` and created with
+``O_EXCL``; a link where envspec reads or writes is refused.
 """
 
 from __future__ import annotations
@@ -19,18 +28,32 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
+import signal
+import stat
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TypedDict
+from typing import Any, NoReturn, TypedDict
 
-from envspec.errors import OutputError
+from envspec.atomic import create_new, deferred_signals, note_change, sync_filesystem
+from envspec.errors import OutputError, Problem
 
 LOCK_FILE = ".envspec-lock.json"
-MUTEX_FILE = ".envspec.lock"
+TRANSACTION_DIR = ".envspec-transaction"
 LOCK_VERSION = 1
-MUTEX_WAIT_SECONDS = 10.0
+MAX_LOCK_BYTES = 64 * 1024 * 1024
+MUTEX_WAIT_SECONDS = 60.0
+FAULT_VARIABLE = "ENVSPEC_TEST_KILL_AT"
+"""``<n>:<SIGNAL or errno name>[,...]``: at its n-th step that changes the disk the writer sends
+itself that signal (SIGKILL when none is named) or fails with that error (``EIO``), and names each
+step on stderr: the fault injector of the tests, off unless set."""
+
+_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_HEX = frozenset("0123456789abcdef")
 
 
 class LockEntry(TypedDict):
@@ -86,51 +109,13 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_lock(out: Path) -> dict[str, LockEntry]:
-    return _read_lock(out)[0]
-
-
-def _read_lock(out: Path) -> tuple[dict[str, LockEntry], dict[str, str]]:
-    path = out / LOCK_FILE
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}, {}
-    except (OSError, ValueError) as error:
-        raise OutputError(
-            f"{path}: unreadable lock file ({error}); move it away to start afresh"
-        ) from None
-    files = raw.get("files") if isinstance(raw, dict) else None
-    if not isinstance(files, dict):
-        raise OutputError(f"{path}: not an envspec lock file")
-    inputs = raw.get("inputs")
-    return files, inputs if isinstance(inputs, dict) else {}
-
-
-def unchanged_since(out: Path, key: str, fingerprint: str) -> list[LockEntry] | None:
-    """The lock's entries when the last render of ``key`` had these inputs and every file it
-    wrote is still exactly as written; None otherwise (render normally)."""
-    try:
-        files, inputs = _read_lock(out)
-    except OutputError:
-        return None
-    if inputs.get(key) != fingerprint:
-        return None
-    for path, entry in files.items():
-        try:
-            if sha256(safe_target(out, path).read_bytes()) != entry["sha256"]:
-                return None
-        except (OSError, OutputError):
-            return None
-    return list(files.values())
-
-
-def safe_target(out: Path, relative: str) -> Path:
-    """``out / relative``, refusing any path that is not a plain relative path inside ``out``
-    (an empty, ``.`` or ``..`` part, or a leading ``/``)."""
-    if any(part in {"", ".", ".."} for part in relative.split("/")):
+def checked_path(relative: str) -> str:
+    """``relative`` when it is a plain relative path inside the output folder: no empty, ``.``
+    or ``..`` part, no leading ``/``, and not envspec's own transaction folder."""
+    parts = relative.split("/")
+    if any(part in {"", ".", ".."} for part in parts) or parts[0] == TRANSACTION_DIR:
         raise OutputError(f"refusing to write '{relative}': it would leave the output folder")
-    return out / relative
+    return relative
 
 
 def plan(
@@ -140,14 +125,16 @@ def plan(
     force: bool,
     inputs: dict[str, str] | None = None,
 ) -> Plan:
-    """Compare rendered files with the output folder and its lock; decide what to do.
+    """Compare rendered files with the output folder and its lock; decide what to do, change
+    nothing (an interrupted write is finished first).
 
     ``inputs`` (a render's key and the fingerprint of its inputs) is recorded in the lock so an
     identical render later can be recognised without loading the spec."""
-    planner = _Planner(out, scope, force, inputs)
-    for file in files:
-        planner.add(file)
-    return planner.finish()
+    with _opened(out, exclusive=False, create=False) as folder:
+        planner = _Planner(folder, out, scope, force, inputs)
+        for file in files:
+            planner.add(file)
+        return planner.finish()
 
 
 def write(
@@ -157,72 +144,108 @@ def write(
     force: bool,
     inputs: dict[str, str] | None = None,
 ) -> Plan:
-    """:func:`plan` and :func:`apply` in one pass over files that are still being rendered.
+    """Plan and write, in one pass over files that are still being rendered.
 
-    Each file to write is staged as soon as it arrives, so writing overlaps rendering; nothing
-    replaces anything until every batch has arrived without error and no file is in conflict.
-    Any exception (a render error in a later batch included) discards what was staged and
-    leaves the output folder as it was."""
-    planner = _Planner(out, scope, force, inputs)
-    with _Transaction(out) as transaction:
+    The mutex is taken when the first file arrives; each file to write is staged as soon as it
+    arrives, so writing overlaps rendering; nothing replaces anything until every batch has
+    arrived without error and no file is in conflict. Any exception (a render error in a later
+    batch included) discards what was staged and leaves the output folder as it was."""
+    with contextlib.ExitStack() as stack:
+        writing: tuple[_Planner, _Transaction] | None = None
+
+        def begin() -> tuple[_Planner, _Transaction]:
+            folder = stack.enter_context(_opened(out, exclusive=True, create=True))
+            assert folder is not None
+            planner = _Planner(folder, out, scope, force, inputs)
+            return planner, stack.enter_context(_Transaction(folder))
+
         for batch in batches:
             for file in batch:
+                if writing is None:
+                    writing = begin()
+                planner, transaction = writing
                 staged = planner.add(file)
                 if staged is not None and not planner.result.conflicts:
                     transaction.stage(*staged)
+        planner, transaction = writing if writing is not None else begin()
         result = planner.finish()
         if result.conflicts:
             raise OutputError(_conflicts(result))
         if result.lock_update is not None:
-            transaction.stage(out / LOCK_FILE, result.lock_update.data)
+            transaction.stage(LOCK_FILE, result.lock_update.data, planner.lock_mode)
             transaction.commit(result.remove)
     return result
+
+
+def unchanged_since(out: Path, key: str, fingerprint: str) -> list[LockEntry] | None:
+    """The lock's entries when the last render of ``key`` had these inputs and every file it
+    wrote is still exactly as written; None otherwise (render normally)."""
+    try:
+        with _opened(out, exclusive=False, create=False) as folder:
+            if folder is None:
+                return None
+            files, inputs, _ = _read_lock(folder)
+            if inputs.get(key) != fingerprint:
+                return None
+            for path, entry in files.items():
+                current = folder.read(path)
+                if current is None or sha256(current[0]) != entry["sha256"]:
+                    return None
+            return list(files.values())
+    except OutputError:
+        return None
 
 
 class _Planner:
     """Decides, file by file, what a render does to the output folder (see :func:`plan`)."""
 
-    def __init__(self, out: Path, scope: Scope, force: bool, inputs: dict[str, str] | None) -> None:
-        self.lock, self.recorded = _read_lock(out)
+    def __init__(
+        self,
+        folder: _Out | None,
+        out: Path,
+        scope: Scope,
+        force: bool,
+        inputs: dict[str, str] | None,
+    ) -> None:
+        self.folder = folder
+        self.lock, self.recorded, self.lock_mode = (
+            _read_lock(folder) if folder is not None else ({}, {}, None)
+        )
         self.scope = scope
         self.force = force
         self.inputs = inputs if inputs is not None else {}
         self.result = Plan(out)
         self.new_lock: dict[str, LockEntry] = {}
-        self.folders: dict[Path, bool] = {}
 
-    def _folder_exists(self, folder: Path) -> bool:
-        """Whether ``folder`` exists, asked once per folder: a render into an empty output folder
-        then tries no file at all."""
-        exists = self.folders.get(folder)
-        if exists is None:
-            exists = self.folders[folder] = folder.exists()
-        return exists
+    def _current(self, path: str) -> tuple[bytes, int] | None:
+        return self.folder.read(path) if self.folder is not None else None
 
-    def add(self, file: OutputFile) -> tuple[Path, bytes] | None:
-        """Plan one rendered file; where it goes and its bytes when it is to be written."""
+    def add(self, file: OutputFile) -> tuple[str, bytes, int | None] | None:
+        """Plan one rendered file; where it goes, its bytes and the mode of the file it replaces
+        (None: a new file) when it is to be written."""
         result = self.result
-        target = safe_target(result.out, file.path)
+        path = checked_path(file.path)
         data = file.data
-        self.new_lock[file.path] = {
+        self.new_lock[path] = {
             "sha256": sha256(data),
             "environment": file.environment,
             "target": file.target,
         }
-        current = _read(target) if self._folder_exists(target.parent) else None
-        if current == data:
+        current = self._current(path)
+        if current is not None and current[0] == data:
             result.unchanged.append(file)
             return None
         if current is not None and not self.force:
-            known = self.lock.get(file.path)
+            shown = result.out / path
+            known = self.lock.get(path)
             if known is None:
-                result.conflicts.append(f"{target}: exists and was not written by envspec")
+                result.conflicts.append(f"{shown}: exists and was not written by envspec")
                 return None
-            if known["sha256"] != sha256(current):
-                result.conflicts.append(f"{target}: edited by hand since envspec wrote it")
+            if known["sha256"] != sha256(current[0]):
+                result.conflicts.append(f"{shown}: edited by hand since envspec wrote it")
                 return None
         result.write.append(file)
-        return target, data
+        return path, data, current[1] if current is not None else None
 
     def finish(self) -> Plan:
         """Removals of files no longer rendered, and the new lock."""
@@ -237,13 +260,12 @@ class _Planner:
         for path, entry in sorted(lock.items()):
             if path in rendered or not scope.covers(entry):
                 continue
-            target = safe_target(result.out, path)
-            current = _read(target)
+            current = self._current(path)
             if current is None:
                 continue
-            if sha256(current) != entry["sha256"] and not self.force:
+            if sha256(current[0]) != entry["sha256"] and not self.force:
                 result.conflicts.append(
-                    f"{target}: no longer generated, but edited by hand; not removed"
+                    f"{result.out / path}: no longer generated, but edited by hand; not removed"
                 )
                 new_lock[path] = entry
                 continue
@@ -260,52 +282,539 @@ def _lock_file(lock: dict[str, LockEntry], inputs: dict[str, str]) -> OutputFile
     return OutputFile(LOCK_FILE, content, None, "lock")
 
 
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except IsADirectoryError:
-        raise OutputError(f"{path}: is a folder where envspec writes a file") from None
-
-
-def apply(result: Plan) -> None:
-    """Carry out a plan as one transaction; on failure raise and leave everything as it was."""
-    if result.conflicts:
-        raise OutputError(_conflicts(result))
-    if result.lock_update is None:
-        return
-    with _Transaction(result.out) as transaction:
-        for file in [*result.write, result.lock_update]:
-            transaction.stage(safe_target(result.out, file.path), file.data)
-        transaction.commit(result.remove)
-
-
 def _conflicts(result: Plan) -> str:
     return "refusing to write; nothing was changed (use --force to overwrite):\n  " + (
         "\n  ".join(sorted(result.conflicts))
     )
 
 
-class _Transaction:
-    """Files staged next to their destinations, then put in place together or not at all.
+def _read_lock(folder: _Out) -> tuple[dict[str, LockEntry], dict[str, str], int | None]:
+    """The lock's files, its recorded inputs and its mode (None: no lock yet); a damaged or
+    hostile lock is a positioned error."""
+    found = folder.read(LOCK_FILE, limit=MAX_LOCK_BYTES)
+    if found is None:
+        return {}, {}, None
+    raw, mode = found
+    shown = str(folder.path / LOCK_FILE)
+    files, inputs = _LockReader(shown, raw).read()
+    return files, inputs, mode
 
-    The output folder's mutex is taken with the first staged file. Leaving the ``with`` block by
-    an exception discards everything staged (and the output folder itself, when this
-    transaction created it); :meth:`commit` flushes the staged files with one ``sync`` and
-    renames them into place, putting back what it replaced if a rename fails."""
 
-    def __init__(self, out: Path) -> None:
+class _LockReader:
+    """Checks a lock file's every part; a problem is reported at the key it concerns."""
+
+    def __init__(self, shown: str, raw: bytes) -> None:
+        self.shown = shown
+        self.raw = raw
+        self.text = ""
+
+    def fail(self, line: int, column: int, path: str, message: str) -> NoReturn:
+        problem = Problem(self.shown, line, column, path, message)
+        raise OutputError(f"{problem}; move the lock file away to start afresh")
+
+    def fail_at(self, keys: tuple[str, ...], message: str) -> NoReturn:
+        """A problem at the last of ``keys`` (the lock is JSON written by envspec: each key is
+        found after the one that holds it)."""
+        offset = 0
+        for key in keys:
+            found = self.text.find(json.dumps(key), offset)
+            if found < 0:
+                break
+            offset = found
+        before = self.text[:offset]
+        line = before.count("\n") + 1
+        self.fail(line, offset - (before.rfind("\n") + 1) + 1, ".".join(keys), message)
+
+    def read(self) -> tuple[dict[str, LockEntry], dict[str, str]]:
+        try:
+            self.text = self.raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            before = self.raw[: error.start]
+            column = error.start - (before.rfind(b"\n") + 1) + 1
+            self.fail(before.count(b"\n") + 1, column, "", "not UTF-8")
+        try:
+            data = json.loads(self.text)
+        except json.JSONDecodeError as error:
+            self.fail(error.lineno, error.colno, "", f"not an envspec lock file ({error.msg})")
+        except RecursionError:
+            self.fail(1, 1, "", "not an envspec lock file (nested too deeply)")
+        if not isinstance(data, dict):
+            self.fail(1, 1, "", "not an envspec lock file (expected an object)")
+        if data.get("version") != LOCK_VERSION:
+            self.fail_at(("version",), f"expected version {LOCK_VERSION}")
+        files = data.get("files")
+        if not isinstance(files, dict):
+            self.fail_at(("files",), "expected an object of files")
+        checked = {path: self.entry(path, entry) for path, entry in files.items()}
+        inputs = data.get("inputs", {})
+        if not isinstance(inputs, dict) or not all(
+            isinstance(value, str) for value in inputs.values()
+        ):
+            self.fail_at(("inputs",), "expected an object of fingerprints")
+        return checked, inputs
+
+    def entry(self, path: str, entry: Any) -> LockEntry:
+        where = ("files", path)
+        try:
+            checked_path(path)
+        except OutputError:
+            self.fail_at(where, "not a path inside the output folder")
+        if path == LOCK_FILE:
+            self.fail_at(where, "the lock cannot list itself")
+        if not isinstance(entry, dict):
+            self.fail_at(where, "expected an object")
+        digest = entry.get("sha256")
+        if not isinstance(digest, str) or len(digest) != 64 or not _HEX.issuperset(digest):
+            self.fail_at((*where, "sha256"), "expected 64 lowercase hexadecimal digits")
+        environment = entry.get("environment")
+        if environment is not None and not isinstance(environment, str):
+            self.fail_at((*where, "environment"), "expected a name or null")
+        target = entry.get("target")
+        if not isinstance(target, str):
+            self.fail_at((*where, "target"), "expected a target name")
+        return {"sha256": digest, "environment": environment, "target": target}
+
+
+class _Out:
+    """The output folder, open; its folders reached one by one, never through a link."""
+
+    def __init__(self, path: Path, descriptor: int) -> None:
+        self.path = path
+        self.descriptor = descriptor
+        self.folders: dict[str, int | None] = {"": descriptor}
+
+    def folder(self, relative: str) -> int | None:
+        """The open folder ``relative`` ('' is the output folder); None when it does not
+        exist. A link or a file on the way is refused."""
+        if relative in self.folders:
+            return self.folders[relative]
+        parent, _, name = relative.rpartition("/")
+        above = self.folder(parent)
+        found = None if above is None else _open_folder(above, name, self.path / relative)
+        self.folders[relative] = found
+        return found
+
+    def existing(self, relative: str) -> int:
+        found = self.folder(relative)
+        if found is None:
+            raise FileNotFoundError(errno.ENOENT, "no such folder", str(self.path / relative))
+        return found
+
+    def forget(self, relative: str) -> None:
+        """Open ``relative`` and the folders in it afresh next time (it was removed or made)."""
+        for known in [
+            key for key in self.folders if key == relative or key.startswith(relative + "/")
+        ]:
+            descriptor = self.folders.pop(known)
+            if descriptor is not None:
+                os.close(descriptor)
+
+    def read(self, relative: str, limit: int | None = None) -> tuple[bytes, int] | None:
+        """The bytes and mode of file ``relative``; None when it does not exist."""
+        parent, _, name = relative.rpartition("/")
+        folder = self.folder(parent)
+        if folder is None:
+            return None
+        shown = self.path / relative
+        try:
+            descriptor = os.open(name, _FILE, dir_fd=folder)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise _refusal(folder, name, shown, error) from None
+        try:
+            info = os.fstat(descriptor)
+            if stat.S_ISDIR(info.st_mode):
+                raise OutputError(f"{shown}: is a folder where envspec writes a file")
+            if not stat.S_ISREG(info.st_mode):
+                raise OutputError(f"{shown}: is not a regular file; nothing was changed")
+            if limit is not None and info.st_size > limit:
+                raise OutputError(f"{shown}: {info.st_size} bytes; the limit is {limit}")
+            with open(descriptor, "rb", closefd=False) as handle:
+                return handle.read(), stat.S_IMODE(info.st_mode)
+        finally:
+            os.close(descriptor)
+
+    def close(self) -> None:
+        for descriptor in self.folders.values():
+            if descriptor is not None:
+                os.close(descriptor)
+        self.folders.clear()
+
+
+def _open_folder(parent: int, name: str, shown: Path) -> int | None:
+    try:
+        return os.open(name, _FOLDER, dir_fd=parent)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise _refusal(parent, name, shown, error) from None
+
+
+def _refusal(parent: int, name: str, shown: Path, error: OSError) -> OutputError:
+    try:
+        kind = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
+    except OSError:
+        kind = 0
+    if stat.S_ISLNK(kind):
+        return OutputError(
+            f"{shown}: is a symbolic link; envspec never reads or writes through a link in "
+            "the output folder (remove it); nothing was changed"
+        )
+    if error.errno == errno.ENOTDIR:
+        return OutputError(f"{shown}: is a file where envspec needs a folder; nothing was changed")
+    return OutputError(f"could not open {shown}: {error.strerror}; nothing was changed")
+
+
+@contextlib.contextmanager
+def _opened(out: Path, *, exclusive: bool, create: bool) -> Iterator[_Out | None]:
+    """The output folder, open and locked (``exclusive`` for a writer, shared for a reader),
+    an interrupted transaction in it finished first; None when it does not exist and
+    ``create`` is false. A folder this created is removed again if the block fails."""
+    created = False
+    deadline = time.monotonic() + MUTEX_WAIT_SECONDS
+    while True:
+        if create and not os.path.lexists(out):
+            out.mkdir(parents=True, exist_ok=True)
+            created = True
+        try:
+            descriptor = os.open(out, _FOLDER)
+        except FileNotFoundError:
+            if create:
+                continue
+            yield None
+            return
+        except OSError as error:
+            link = error.errno == errno.ELOOP
+            reason = (
+                "is a symbolic link; give --out the folder it points to"
+                if link
+                else (f"cannot be opened as a folder ({error.strerror})")
+            )
+            raise OutputError(f"{out}: {reason}") from None
+        try:
+            _lock(descriptor, out, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH, deadline)
+            if _same(descriptor, out):
+                break
+        except BaseException:
+            os.close(descriptor)
+            raise
+        os.close(descriptor)  # a writer removed the folder it had created: open it again
+    folder = _Out(out, descriptor)
+    try:
+        if _exists(descriptor, TRANSACTION_DIR):
+            if not exclusive:
+                _lock(descriptor, out, fcntl.LOCK_EX, deadline)
+            if _exists(descriptor, TRANSACTION_DIR):  # not finished by another reader meanwhile
+                _recover(folder)
+            if not exclusive:
+                fcntl.flock(descriptor, fcntl.LOCK_SH)
+        yield folder
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+    finally:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+        folder.close()
+
+
+def _lock(descriptor: int, out: Path, how: int, deadline: float) -> None:
+    """``flock`` the output folder; wait for another envspec, then give up."""
+    while True:
+        try:
+            fcntl.flock(descriptor, how | fcntl.LOCK_NB)
+            return
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                raise OutputError(f"{out}: another envspec is writing here; try again") from None
+            time.sleep(0.05)
+
+
+def _same(descriptor: int, out: Path) -> bool:
+    try:
+        named = out.lstat()
+    except FileNotFoundError:
+        return False
+    held = os.fstat(descriptor)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _exists(folder: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+_steps: list[int] = [0]
+
+
+def _step(what: str) -> None:
+    """A step that changes the disk: where the fault injector strikes (see FAULT_VARIABLE)."""
+    armed = os.environ.get(FAULT_VARIABLE)
+    if armed is None:
+        return
+    _steps[0] += 1
+    print(f"envspec-step {_steps[0]} {what}", file=sys.stderr, flush=True)
+    for fault in armed.split(","):
+        at, _, name = fault.partition(":")
+        if _steps[0] != int(at):
+            continue
+        if name.startswith("E"):
+            code = getattr(errno, name)
+            raise OSError(code, os.strerror(code), what)
+        os.kill(os.getpid(), getattr(signal, name or "SIGKILL"))
+
+
+Step = tuple[str, str, str]
+"""A journal step: its kind (``create`` or ``replace`` a file in an existing folder, ``place`` a
+new folder, ``remove`` a file, ``prune`` a folder left empty), its name in the staging folders
+and the path it concerns."""
+
+
+class _Staging:
+    """The transaction folder: ``files/`` (new files of existing folders, by number), ``tree/``
+    (new folders, built whole), ``old/`` (what was replaced or removed, by number), the
+    ``journal`` of the steps once the commit begins, and ``abort`` once it is being undone."""
+
+    def __init__(self, out: _Out, descriptor: int) -> None:
         self.out = out
-        self.suffix = f".envspec-{os.getpid()}"
-        self.created_dirs: list[Path] = []
-        self.staged: list[tuple[Path, Path]] = []
-        self.backups: list[tuple[Path, Path]] = []
-        self.placed: list[Path] = []
-        self.mutex: IO[str] | None = None
-        self.created_out = False
-        self.known_dirs: set[Path] = set()
-        self.new_dirs: set[Path] = set()
+        self.descriptor = descriptor
+        self.parts = {name: _open_folder(descriptor, name, self.shown(name)) for name in PARTS}
+        self.tree: dict[str, int] = {}
+
+    @classmethod
+    def create(cls, out: _Out) -> _Staging:
+        _step("mkdir staging")
+        os.mkdir(TRANSACTION_DIR, 0o700, dir_fd=out.descriptor)
+        descriptor = os.open(TRANSACTION_DIR, _FOLDER, dir_fd=out.descriptor)
+        for name in PARTS:
+            os.mkdir(name, 0o700, dir_fd=descriptor)
+        return cls(out, descriptor)
+
+    @classmethod
+    def open(cls, out: _Out) -> _Staging:
+        descriptor = _open_folder(out.descriptor, TRANSACTION_DIR, out.path / TRANSACTION_DIR)
+        assert descriptor is not None
+        return cls(out, descriptor)
+
+    def shown(self, name: str) -> Path:
+        return self.out.path / TRANSACTION_DIR / name
+
+    def part(self, name: str) -> int:
+        descriptor = self.parts[name]
+        if descriptor is None:
+            raise FileNotFoundError(errno.ENOENT, "missing", str(self.shown(name)))
+        return descriptor
+
+    def tree_folder(self, relative: str, create: bool) -> int | None:
+        """Folder ``relative`` of ``tree/``; made when ``create``, else None when missing."""
+        if relative == "":
+            return self.part("tree")
+        if relative in self.tree:
+            return self.tree[relative]
+        parent, _, name = relative.rpartition("/")
+        above = self.tree_folder(parent, create)
+        if above is None:
+            return None
+        if create:
+            _step("mkdir")
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, dir_fd=above)
+        found = _open_folder(above, name, self.shown(f"tree/{relative}"))
+        if found is not None:
+            self.tree[relative] = found
+        return found
+
+    def journal(self) -> list[Step] | None:
+        try:
+            descriptor = os.open("journal", _FILE, dir_fd=self.descriptor)
+        except FileNotFoundError:
+            return None
+        try:
+            with open(descriptor, "rb", closefd=False) as handle:
+                raw = handle.read()
+        finally:
+            os.close(descriptor)
+        try:
+            steps = json.loads(raw)["steps"]
+            for kind, name, path in steps:
+                if kind not in KINDS or not isinstance(name, str):
+                    raise ValueError(kind)
+                checked_path(path)
+        except (ValueError, KeyError, TypeError, OutputError):
+            raise OutputError(
+                f"{self.shown('journal')}: damaged; move {self.shown('')} away by hand"
+            ) from None
+        return [(kind, name, path) for kind, name, path in steps]
+
+    def write_journal(self, steps: list[Step]) -> None:
+        data = json.dumps({"version": 1, "steps": steps}).encode()
+        _step("write journal")
+        create_new(self.descriptor, "journal.new", data, 0o600, durable=True)
+        _step("rename journal")
+        os.rename("journal.new", "journal", src_dir_fd=self.descriptor, dst_dir_fd=self.descriptor)
+        _step("fsync staging")
+        os.fsync(self.descriptor)
+
+    def mark_abort(self) -> None:
+        _step("write abort")
+        create_new(self.descriptor, "abort", b"", 0o600, durable=True)
+        _step("fsync staging")
+        os.fsync(self.descriptor)
+
+    def aborted(self) -> bool:
+        return _exists(self.descriptor, "abort")
+
+    def close(self) -> None:
+        for descriptor in [*self.parts.values(), *self.tree.values(), self.descriptor]:
+            if descriptor is not None and descriptor >= 0:
+                os.close(descriptor)
+        self.parts.clear()
+        self.tree.clear()
+        self.descriptor = -1
+
+    def remove(self) -> None:
+        """Remove the transaction folder: the journal first (from then on nothing is left to
+        finish), then the rest."""
+        with contextlib.suppress(FileNotFoundError):
+            _step("unlink journal")
+            os.unlink("journal", dir_fd=self.descriptor)
+        self.close()
+        _step("remove staging")
+        shutil.rmtree(TRANSACTION_DIR, dir_fd=self.out.descriptor)
+
+
+PARTS = ("files", "tree", "old")
+KINDS = frozenset({"create", "replace", "place", "remove", "prune"})
+
+
+def _forward(staging: _Staging, step: Step) -> None:
+    """Carry out one step of the journal; a step already carried out is left as it is."""
+    out = staging.out
+    kind, name, path = step
+    parent, _, base = path.rpartition("/")
+    if kind in {"create", "replace"}:
+        files, old = staging.part("files"), staging.part("old")
+        if not _exists(files, name):
+            return
+        folder = out.existing(parent)
+        if kind == "replace" and _exists(folder, base) and not _exists(old, name):
+            _step("link backup")
+            os.link(base, name, src_dir_fd=folder, dst_dir_fd=old, follow_symlinks=False)
+        _step("rename")
+        os.rename(name, base, src_dir_fd=files, dst_dir_fd=folder)
+    elif kind == "place":
+        source = staging.tree_folder(parent, create=False)
+        if source is None or not _exists(source, base):
+            return
+        _step("rename folder")
+        os.rename(base, base, src_dir_fd=source, dst_dir_fd=out.existing(parent))
+        out.forget(path)
+    elif kind == "remove":
+        old = staging.part("old")
+        holder = out.folder(parent)
+        if holder is None or _exists(old, name) or not _exists(holder, base):
+            return
+        _step("rename to old")
+        os.rename(base, name, src_dir_fd=holder, dst_dir_fd=old)
+    else:
+        holder = out.folder(parent)
+        if holder is None:
+            return
+        _step("rmdir")
+        with contextlib.suppress(OSError):  # not empty: files envspec did not write
+            os.rmdir(base, dir_fd=holder)
+        out.forget(path)
+
+
+def _backward(staging: _Staging, step: Step) -> None:
+    """Undo one step of the journal; a step never carried out is left as it is."""
+    out = staging.out
+    kind, name, path = step
+    parent, _, base = path.rpartition("/")
+    if kind in {"create", "replace"}:
+        files, old = staging.part("files"), staging.part("old")
+        folder = out.folder(parent)
+        if folder is None or _exists(files, name):
+            return  # never put in place
+        if kind == "create":
+            _step("unlink")
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(base, dir_fd=folder)
+        elif _exists(old, name):  # else put back already
+            _step("rename back")
+            os.rename(name, base, src_dir_fd=old, dst_dir_fd=folder)
+    elif kind == "place":
+        source = staging.tree_folder(parent, create=True)
+        folder = out.folder(parent)
+        if source is None or folder is None or _exists(source, base) or not _exists(folder, base):
+            return
+        _step("rename folder back")
+        os.rename(base, base, src_dir_fd=folder, dst_dir_fd=source)
+        out.forget(path)
+    elif kind == "remove":
+        old = staging.part("old")
+        if not _exists(old, name):
+            return
+        _step("rename back")
+        os.rename(name, base, src_dir_fd=old, dst_dir_fd=out.existing(parent))
+    else:
+        folder = out.folder(parent)
+        if folder is None or _exists(folder, base):
+            return
+        _step("mkdir back")
+        os.mkdir(base, dir_fd=folder)
+        out.forget(path)
+
+
+def _flush_folders(out: _Out, steps: list[Step]) -> None:
+    """Make the renames of ``steps`` durable: one ``fsync`` per folder they changed."""
+    folders = {path.rpartition("/")[0] for _, _, path in steps}
+    for relative in sorted(folders):
+        descriptor = out.folder(relative)
+        if descriptor is not None:
+            _step("fsync folder")
+            os.fsync(descriptor)
+
+
+def _recover(out: _Out) -> None:
+    """Finish a transaction that a crash or a kill interrupted (see the module's docstring)."""
+    with deferred_signals():
+        staging = _Staging.open(out)
+        try:
+            steps = staging.journal()
+            if steps is not None:
+                undo = staging.aborted()
+                for step in reversed(steps) if undo else steps:
+                    (_backward if undo else _forward)(staging, step)
+                _flush_folders(out, steps)
+                note_change()
+            staging.remove()
+        except (OSError, OutputError) as error:
+            staging.close()
+            reason = error.strerror if isinstance(error, OSError) else str(error)
+            raise OutputError(
+                f"{out.path}: an interrupted write could not be finished ({reason}); the next "
+                "envspec command here tries again"
+            ) from None
+
+
+class _Transaction:
+    """Files staged in the transaction folder, then put in place together or not at all.
+
+    Leaving the ``with`` block by an exception before :meth:`commit` discards everything
+    staged; :meth:`commit` carries out the journal, undoing it if a step fails."""
+
+    def __init__(self, out: _Out) -> None:
+        self.out = out
+        self.staging: _Staging | None = None
+        self.steps: list[Step] = []
+        self.placed: set[str] = set()
+        self.journaled = False
 
     def __enter__(self) -> _Transaction:
         return self
@@ -313,146 +822,103 @@ class _Transaction:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, _: object
     ) -> None:
-        try:
-            if error is not None:
-                self._discard()
-                if isinstance(error, OSError):
-                    raise OutputError(
-                        f"could not write {error.filename or self.out}: {error.strerror}; "
-                        "nothing was changed"
-                    ) from None
-        finally:
-            self._release()
+        if error is None or self.staging is None:
+            return
+        if self.journaled:
+            self.staging.close()  # the next envspec command finishes the journal
+            return
+        self.staging.remove()
+        if isinstance(error, OSError):
+            raise OutputError(
+                f"could not write {error.filename or self.out.path}: {error.strerror}; "
+                "nothing was changed"
+            ) from None
 
-    def stage(self, target: Path, data: bytes) -> None:
-        if self.mutex is None:
-            self._acquire()
-        folder = target.parent
-        if folder not in self.known_dirs:
-            self._make_dirs(folder)
-            self.known_dirs.add(folder)
-        temporary = target.with_name(target.name + self.suffix)
-        self.staged.append((temporary, target))
-        mode = 0o644
-        if folder not in self.new_dirs:
-            with contextlib.suppress(FileNotFoundError):
-                mode = target.stat().st_mode & 0o777
-        write_file(temporary, data, mode)
+    def _staging(self) -> _Staging:
+        if self.staging is None:
+            self.staging = _Staging.create(self.out)
+        return self.staging
+
+    def stage(self, path: str, data: bytes, mode: int | None) -> None:
+        """Stage ``data`` for ``path``; ``mode``: that of the file it replaces (None: new)."""
+        try:
+            self._stage(path, data, mode)
+        except OSError as error:
+            raise OutputError(
+                f"could not write {self.out.path / path}: {error.strerror}; nothing was changed"
+            ) from None
+
+    def _stage(self, path: str, data: bytes, mode: int | None) -> None:
+        staging = self._staging()
+        parent, _, base = path.rpartition("/")
+        if self.out.folder(parent) is not None:
+            name = str(len(self.steps))
+            self.steps.append(("create" if mode is None else "replace", name, path))
+            _step("stage")
+            create_new(
+                staging.part("files"), name, data, 0o644 if mode is None else mode, durable=False
+            )
+            return
+        top = self._first_missing(parent)
+        if top not in self.placed:
+            self.placed.add(top)
+            self.steps.append(("place", top, top))
+        folder = staging.tree_folder(parent, create=True)
+        assert folder is not None
+        _step("stage")
+        create_new(folder, base, data, 0o644, durable=False)
+
+    def _first_missing(self, folder: str) -> str:
+        parts = folder.split("/")
+        for count in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:count])
+            if self.out.folder(prefix) is None:
+                return prefix
+        raise AssertionError(folder)
 
     def commit(self, remove: list[str]) -> None:
-        if self.mutex is None:
-            self._acquire()
-        os.sync()  # one flush for every staged file, before any of them replaces a file
-        try:
-            for path in remove:
-                target = safe_target(self.out, path)
-                if self._backup(target):
-                    target.unlink()
-            for temporary, target in self.staged:
-                if target.parent not in self.new_dirs:
-                    self._backup(target)
-                temporary.replace(target)
-                self.placed.append(target)
-        except OSError as error:
-            self._roll_back()
-            raise OutputError(
-                f"could not replace {error.filename}: {error.strerror}; nothing was changed"
-            ) from None
-        for _, backup in self.backups:
-            backup.unlink(missing_ok=True)
-        for directory in {target.parent for _, target in self.staged}:
-            _fsync_dir(directory)
-        self._prune_empty_dirs(remove)
-        self.staged.clear()
-        self.created_dirs.clear()
-        self.created_out = False
-
-    def _acquire(self) -> None:
-        """Hold an exclusive lock on the output folder; wait for another envspec, then give up."""
-        self.created_out = not self.out.exists()
-        self.out.mkdir(parents=True, exist_ok=True)
-        handle = (self.out / MUTEX_FILE).open("a")
-        self.mutex = handle
-        deadline = time.monotonic() + MUTEX_WAIT_SECONDS
-        while True:
+        staging = self._staging()
+        for path in remove:
+            self.steps.append(("remove", str(len(self.steps)), path))
+        emptied = {
+            "/".join(path.split("/")[:count])
+            for path in remove
+            for count in range(1, path.count("/") + 1)
+        }
+        self.steps += [("prune", folder, folder) for folder in sorted(emptied, reverse=True)]
+        with deferred_signals():
+            _step("syncfs")
+            sync_filesystem(self.out.descriptor)
+            staging.write_journal(self.steps)
+            self.journaled = True
+            note_change()
+            done = 0
             try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except OSError as error:
-                if error.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                    raise OutputError(
-                        f"{self.out}: another envspec is writing here; try again"
-                    ) from None
-                time.sleep(0.05)
+                for step in self.steps:
+                    _forward(staging, step)
+                    done += 1
+                _flush_folders(self.out, self.steps)
+            except (OSError, OutputError) as error:
+                failed = self.out.path / self.steps[min(done, len(self.steps) - 1)][2]
+                reason = error.strerror if isinstance(error, OSError) else str(error)
+                self._roll_back(staging, f"{failed}: {reason}")
+            staging.remove()
+            self.staging = None  # done: a signal held until now finds nothing to clean up
 
-    def _release(self) -> None:
-        if self.mutex is None:
-            return
-        fcntl.flock(self.mutex.fileno(), fcntl.LOCK_UN)
-        self.mutex.close()
-        self.mutex = None
-        if self.created_out:
-            with contextlib.suppress(OSError):
-                (self.out / MUTEX_FILE).unlink()
-                self.out.rmdir()
-
-    def _make_dirs(self, directory: Path) -> None:
-        missing = []
-        while not directory.exists():
-            missing.append(directory)
-            directory = directory.parent
-        for folder in reversed(missing):
-            folder.mkdir()
-            self.created_dirs.append(folder)
-            self.new_dirs.add(folder)
-
-    def _backup(self, target: Path) -> bool:
-        """Keep a hard link to ``target`` until the commit ends; False when it does not exist."""
-        if not target.exists():
-            return False
-        backup = target.with_name(target.name + self.suffix + ".bak")
-        backup.unlink(missing_ok=True)
-        os.link(target, backup)
-        self.backups.append((target, backup))
-        return True
-
-    def _discard(self) -> None:
-        for temporary, _ in self.staged:
-            temporary.unlink(missing_ok=True)
-        self.staged.clear()
-        for folder in reversed(self.created_dirs):
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        self.created_dirs.clear()
-
-    def _roll_back(self) -> None:
-        for target in self.placed:
-            target.unlink(missing_ok=True)
-        for target, backup in self.backups:
-            if target.exists() and target.samefile(backup):
-                backup.unlink()  # never replaced: rename() between hard links does nothing
-            else:
-                backup.replace(target)
-        self._discard()
-
-    def _prune_empty_dirs(self, removed: list[str]) -> None:
-        for path in removed:
-            folder = safe_target(self.out, path).parent
-            while folder != self.out and folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
-                folder = folder.parent
-
-
-def write_file(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` with ``data`` (the transaction flushes all staged files at once)."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-
-
-def _fsync_dir(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    def _roll_back(self, staging: _Staging, failure: str) -> NoReturn:
+        try:
+            staging.mark_abort()
+            for step in reversed(self.steps):
+                _backward(staging, step)
+            _flush_folders(self.out, self.steps)
+            staging.remove()
+        except (OSError, OutputError):
+            staging.close()
+            note_change()
+            self.staging = None
+            raise OutputError(
+                f"could not replace {failure}; the output folder is left half written: the "
+                "next envspec command here puts it back as it was"
+            ) from None
+        self.staging = None
+        raise OutputError(f"could not replace {failure}; nothing was changed")

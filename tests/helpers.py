@@ -10,7 +10,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from envspec.cli import _Context, cli
-from envspec.writer import LOCK_FILE, MUTEX_FILE
+from envspec.writer import TRANSACTION_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,17 +53,18 @@ def minimal(**extra: Any) -> dict[str, Any]:
 
 
 def output_files(out: Path) -> dict[str, bytes]:
-    """Every file of an output folder and its bytes (without the writers' mutex file)."""
+    """Every file of an output folder and its bytes (envspec keeps no other file there: the
+    writers' mutex is a lock on the folder itself)."""
     return {
         str(path.relative_to(out)): path.read_bytes()
         for path in sorted(out.rglob("*"))
-        if path.is_file() and path.name != MUTEX_FILE
+        if path.is_file()
     }
 
 
 def staged_leftovers(out: Path) -> list[Path]:
-    """Temporary files of a transaction still lying in an output folder (there must be none)."""
-    return [p for p in out.rglob("*") if ".envspec-" in p.name and p.name != LOCK_FILE]
+    """What a transaction left in an output folder: its folder, or any temporary file."""
+    return [p for p in out.rglob("*") if p.name == TRANSACTION_DIR or p.name.endswith(".tmp")]
 
 
 def run(*args: str) -> Result:

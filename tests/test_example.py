@@ -41,7 +41,7 @@ def _files(root: Path) -> dict[str, str]:
     files = {
         str(path.relative_to(root)): path.read_text(encoding="utf-8")
         for path in sorted(root.rglob("*"))
-        if path.is_file() and path.name != ".envspec.lock"
+        if path.is_file()
     }
     lock = json.loads(files[".envspec-lock.json"])
     assert set(lock["inputs"]) <= {"all"}

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from envspec import api, writer
+from envspec import api, atomic, writer
 from envspec.errors import OutputError
-from envspec.writer import OutputFile, Scope, apply, plan
+from envspec.writer import OutputFile, Scope, plan, write
 from tests.helpers import minimal, output_files, run, staged_leftovers, write_spec
 
 
@@ -34,16 +34,16 @@ def test_failure_while_staging_leaves_output_as_before(
     (spec / "envspec.yaml").write_text(
         (spec / "envspec.yaml").read_text().replace("hello", "changed")
     )
-    real_write = writer.write_file
+    real_create = atomic.create_new
     calls = {"count": 0}
 
-    def failing_write(path: Path, data: bytes, mode: int) -> None:
+    def failing_create(folder: int, name: str, data: bytes, mode: int, *, durable: bool) -> None:
         calls["count"] += 1
-        real_write(path, data[: len(data) // 2], mode)
+        real_create(folder, name, data[: len(data) // 2], mode, durable=durable)
         if calls["count"] == 2:
-            raise OSError(28, "No space left on device", str(path))
+            raise OSError(28, "No space left on device", name)
 
-    monkeypatch.setattr(writer, "write_file", failing_write)
+    monkeypatch.setattr(writer, "create_new", failing_create)
     code, output = _render(spec, "--all")
     assert code == 1
     assert "No space left on device" in output and "nothing was changed" in output
@@ -58,19 +58,21 @@ def test_failure_while_renaming_rolls_back(spec: Path, monkeypatch: pytest.Monke
     (spec / "envspec.yaml").write_text(
         (spec / "envspec.yaml").read_text().replace("hello", "changed")
     )
-    real_replace = Path.replace
+    real_rename = os.rename
     calls = {"count": 0}
 
-    def failing_replace(self: Path, target: str | os.PathLike[str]) -> Path:
+    def failing_rename(source: str, target: str, **folders: int) -> None:
         calls["count"] += 1
-        if calls["count"] == 3:
-            raise OSError(5, "Input/output error", str(target))
-        return real_replace(self, target)
+        if calls["count"] == 3:  # the journal's, one file's, then this one
+            raise OSError(5, "Input/output error", target)
+        real_rename(source, target, **folders)
 
-    monkeypatch.setattr(Path, "replace", failing_replace)
-    code, _ = _render(spec, "--all")
+    monkeypatch.setattr(os, "rename", failing_rename)
+    code, output = _render(spec, "--all")
     assert code == 1
+    assert "Input/output error; nothing was changed" in output
     assert output_files(out) == before
+    assert not staged_leftovers(out)
 
 
 def test_hand_edited_file_is_protected_until_force(spec: Path) -> None:
@@ -146,15 +148,18 @@ def test_paths_outside_out_are_refused(tmp_path: Path, path: str) -> None:
 
 def test_a_second_writer_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(writer, "MUTEX_WAIT_SECONDS", 0.2)
-    tmp_path.mkdir(exist_ok=True)
-    result = plan(tmp_path, [OutputFile("a.txt", "x", None, "t")], Scope(frozenset(), None), False)
-    with (tmp_path / writer.MUTEX_FILE).open("a") as holder:
-        fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
+    files = [OutputFile("a.txt", "x", None, "t")]
+    holder = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
         with pytest.raises(OutputError, match="another envspec is writing"):
-            apply(result)
+            write(tmp_path, [files], Scope(frozenset(), None), False)
+    finally:
+        os.close(holder)
     assert not (tmp_path / "a.txt").exists()
-    apply(result)
+    write(tmp_path, [files], Scope(frozenset(), None), False)
     assert (tmp_path / "a.txt").read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".envspec-lock.json", "a.txt"]
 
 
 def test_unchanged_render_skips_loading(spec: Path, monkeypatch: pytest.MonkeyPatch) -> None:
