@@ -649,6 +649,20 @@ def init(
         click.echo("envspec: next: envspec render --all")
 
 
+@cli.command("argocd-plugin")
+def argocd_plugin() -> None:
+    """Print an Argo CD config management plugin (plugin.yaml) that renders with envspec.
+
+    \b
+    Example:
+      envspec argocd-plugin > plugin.yaml
+      kubectl -n argocd create configmap envspec-plugin --from-file=plugin.yaml
+    """
+    from envspec.gitops import ARGOCD_PLUGIN
+
+    click.echo(ARGOCD_PLUGIN, nl=False)
+
+
 @cli.command()
 def schema() -> None:
     """Print the spec's JSON Schema (for editors; also under schema/).
