@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from envspec import parity
+from envspec import parity, targets
 from envspec import verify as verifying
 from envspec.atomic import deferred_signals, note_change, write_atomic
 from envspec.errors import (
@@ -23,8 +23,7 @@ from envspec.errors import (
 from envspec.incremental import RenderOptions, RenderResult, output_folder, spec_root
 from envspec.loader import load_spec
 from envspec.models import SpecBundle, Variable
-from envspec.render import ENVIRONMENT_RENDERERS, PROJECT_RENDERERS, TARGETS
-from envspec.render.base import Templates
+from envspec.render.base import ProjectRenderer, Templates
 from envspec.resolve import (
     Resolution,
     ResolvedEnvironment,
@@ -284,6 +283,29 @@ def init(
     return [folder / f.path for f in plan_.write], []
 
 
+@dataclass(frozen=True)
+class TargetInfo:
+    """A row of ``envspec targets``."""
+
+    name: str
+    kind: str
+    """``environment`` (listed in an environment's targets) or ``project`` (rendered once)."""
+    origin: str
+    """``built-in``, or the plug-in's distribution, version and renderer."""
+
+
+def installed_targets() -> list[TargetInfo]:
+    """Every target in the registry: the built-in ones, then installed plug-ins'."""
+    return [
+        TargetInfo(
+            target.name,
+            "environment" if target.per_environment else "project",
+            target.origin if target.builtin else f"{target.origin} ({target.reference})",
+        )
+        for target in targets.installed().values()
+    ]
+
+
 def parity_matrix(project: Project) -> parity.Matrix:
     return parity.matrix(project.environments, project.bundle.base.parity)
 
@@ -331,34 +353,30 @@ class Rendering:
         self,
         spec: Checked,
         environments: Sequence[str],
-        targets: Sequence[str],
+        chosen: Sequence[str],
         on_resolved: Callable[[Project], None] | None = None,
         resolve_only: Sequence[str] | None = None,
     ) -> None:
-        unknown = [target for target in targets if target not in TARGETS]
-        if unknown:
-            raise EnvspecError(
-                f"unknown target '{unknown[0]}'{did_you_mean(unknown[0], TARGETS)}; "
-                f"known: {', '.join(TARGETS)}"
-            )
+        for name in chosen:
+            targets.get(name)
         self.spec = spec
         self.project = spec if isinstance(spec, Project) else None
         self.on_resolved = on_resolved
         self.resolved_names = (
             list(resolve_only) if resolve_only is not None else spec.environment_names()
         )
-        self.templates = Templates(spec.templates_dir)
-        self.problems = self.templates.unknown_overrides()
         configs = spec.bundle.base.environments
         self.jobs: list[Job] = [
             (name, target)
             for name in environments
             for target in configs[name].targets
-            if not targets or target in targets
+            if not chosen or target in chosen
         ]
         self.jobs += [
-            (None, target) for target in PROJECT_RENDERERS if not targets or target in targets
+            (None, target) for target in targets.project_targets() if not chosen or target in chosen
         ]
+        self.templates = Templates(spec.templates_dir, _template_folders(spec))
+        self.problems = self.templates.unknown_overrides()
         size = len(spec.bundle.base.variables) * len(environments)
         self.parallel = False
         if size >= PARALLEL_THRESHOLD and len(self.jobs) >= 2:
@@ -403,7 +421,7 @@ class Rendering:
                     ready = (
                         name in partial.environments
                         if name is not None
-                        else everything or not PROJECT_RENDERERS[target].needs_environments
+                        else everything or not _project_renderer(target).needs_environments
                     )
                     if ready and job not in started:
                         started.add(job)
@@ -437,11 +455,13 @@ def _render_job(
     name, target = job
     try:
         if name is None:
-            rendered = PROJECT_RENDERERS[target].render(
+            rendered = _project_renderer(target).render(
                 project.bundle.base, project.environments, project.defaults, templates
             )
         else:
-            rendered = ENVIRONMENT_RENDERERS[target].render(project.environments[name], templates)
+            renderer = targets.get(target).renderer
+            assert renderer.scope == "environment"
+            rendered = renderer.render(project.environments[name], templates)
         return [OutputFile(f.path, f.content, name, target) for f in rendered], []
     except RenderError as error:
         return [], list(error.problems)
@@ -453,10 +473,10 @@ def kubernetes_documents(spec: Checked, environment: str) -> str:
     from envspec.render.kubernetes import document_stream
 
     name = select_environment(environment, spec.environment_names())
-    targets = spec.bundle.base.environments[name].targets
-    if "kubernetes" not in targets:
+    listed = spec.bundle.base.environments[name].targets
+    if "kubernetes" not in listed:
         raise EnvspecError(
-            f"environment '{name}' does not render kubernetes (its targets: {', '.join(targets)})"
+            f"environment '{name}' does not render kubernetes (its targets: {', '.join(listed)})"
         )
     files = _in_order(Rendering(spec, [name], ["kubernetes"]))
     return document_stream({file.path: file.content for file in files})
@@ -478,6 +498,24 @@ def verify(
     drift = verifying.compare(expected, live)
     name = select_environment(environment, spec.environment_names())
     return verifying.Report(name, namespace, len(expected), tuple(drift))
+
+
+def _project_renderer(name: str) -> ProjectRenderer:
+    renderer = targets.get(name).renderer
+    assert renderer.scope == "project"
+    return renderer
+
+
+def _template_folders(spec: Checked) -> list[Path]:
+    """The template folders of the plug-in targets the spec's environments use."""
+    environments = spec.bundle.base.environments.values()
+    used = {target for config in environments for target in config.targets}
+    renderers = [targets.get(name).renderer for name in sorted(used)]
+    return [
+        Path(renderer.template_folder)
+        for renderer in renderers
+        if renderer.scope == "environment" and renderer.template_folder is not None
+    ]
 
 
 def render(

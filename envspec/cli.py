@@ -233,7 +233,7 @@ def validate(
     "-t",
     "targets",
     multiple=True,
-    help="Only these targets (dotenv, compose, kubernetes, example); repeatable.",
+    help="Only these targets (`envspec targets` lists them); repeatable.",
 )
 @click.option(
     "--out",
@@ -661,6 +661,23 @@ def argocd_plugin() -> None:
     from envspec.gitops import ARGOCD_PLUGIN
 
     click.echo(ARGOCD_PLUGIN, nl=False)
+
+
+@cli.command()
+def targets() -> None:
+    """List the targets envspec can render: built in, or added by installed plug-ins.
+
+    \b
+    Example:
+      envspec targets
+    """
+    with _boundary():
+        from envspec import api
+
+        rows = api.installed_targets()
+        width = max(len(row.name) for row in rows)
+        for row in rows:
+            click.echo(f"{row.name:<{width}}  {row.kind:<11}  {row.origin}")
 
 
 @cli.command()

@@ -3,7 +3,9 @@
 The lock records a fingerprint of every input of the last render (the spec folder, the built-in
 templates, envspec's own code, the options). When it matches and every file the lock lists is
 exactly as written, nothing can have changed, and the answer needs neither the spec's models nor
-its templates: this module imports neither, and loads the full pipeline only when needed.
+its templates: this module imports neither, and loads the full pipeline only when needed. A
+render that wrote a plug-in target's files is always done again (a plug-in's code is not in the
+fingerprint), with the same result when nothing changed.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from envspec import __version__
 from envspec.errors import EnvspecError, OutputError
 from envspec.loader import BASE_FILE, OVERLAY_DIR, TEMPLATE_DIR, find_spec_root
+from envspec.render import builtin_template_dir
+from envspec.targets import BUILTIN
 from envspec.writer import Plan, unchanged_since
 
 
@@ -72,14 +75,6 @@ def output_folder(root: Path, out: Path | None) -> Path:
     return folder
 
 
-def builtin_template_dir() -> Path:
-    """The built-in templates: package data in a wheel, the repository's folder in a checkout."""
-    packaged = resources.files("envspec").joinpath("templates")
-    if packaged.is_dir():
-        return Path(str(packaged))
-    return Path(__file__).resolve().parents[1] / "templates"
-
-
 def render(spec: Path | None, options: RenderOptions) -> RenderResult:
     """Render from a spec folder, skipping all work when nothing changed since the last render
     with the same options (the lock records a fingerprint of every input)."""
@@ -89,7 +84,8 @@ def render(spec: Path | None, options: RenderOptions) -> RenderResult:
     fingerprint = input_fingerprint(root, key)
     if not options.force:
         entries = unchanged_since(out, key, fingerprint)
-        if entries is not None:
+        # the fingerprint covers envspec's own code and templates, not a plug-in's
+        if entries is not None and all(e["target"] in BUILTIN for e in entries):
             names = list(dict.fromkeys(e["environment"] for e in entries if e["environment"]))
             return RenderResult(out, names, Plan(out, verified=len(entries)), options.check)
     from envspec import api

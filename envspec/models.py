@@ -11,24 +11,29 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
+    GetPydanticSchema,
     PlainSerializer,
     StringConstraints,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
+from envspec import targets
 from envspec.secrets import SecretRef
 
 VARIABLE_NAME = r"^[A-Z_][A-Z0-9_]*$"
 ENVIRONMENT_VARIABLE = "ENVSPEC_ENVIRONMENT"
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 IMAGE_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
-ENVIRONMENT_TARGETS = ("dotenv", "compose", "kubernetes")
 FLOATING_TAGS = frozenset({"latest"})
 INTEGER_TEXT = r"^\s*[+-]?[0-9](_?[0-9])*(\.0*)?\s*$"
 """Text that pydantic reads as an integer (``3``, `` +3``, ``3_000``, ``3.0``)."""
@@ -42,7 +47,27 @@ def dns_label(name: str) -> str:
 
 
 VariableName = Annotated[str, StringConstraints(pattern=VARIABLE_NAME)]
-TargetName = Literal["dotenv", "compose", "kubernetes"]
+
+
+def _target(name: str) -> str:
+    target = targets.find(name)
+    if target is None:
+        raise ValueError(targets.unknown(name, targets.environment_targets()))
+    if not target.per_environment:
+        raise ValueError(f"'{name}' renders once for the whole spec; environments do not list it")
+    return name
+
+
+def _target_schema(schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+    return {"type": "string", "enum": targets.environment_targets()}
+
+
+TargetName = Annotated[
+    str,
+    AfterValidator(_target),
+    GetPydanticSchema(get_pydantic_json_schema=_target_schema),
+]
+"""A target an environment renders: any per-environment target in the registry."""
 VariableType = Literal["str", "int", "float", "bool", "url", "enum", "list"]
 
 

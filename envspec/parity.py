@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Literal
 
+from envspec import targets
 from envspec.errors import Problem
 from envspec.models import Autoscale, ParityPolicy
 from envspec.resolve import ResolvedEnvironment, ResolvedService, ResolvedVariable, SourceMaps
@@ -202,8 +203,8 @@ def _presence(service: ResolvedService | None) -> str:
 def _orchestration(service: ResolvedService, environment: ResolvedEnvironment) -> str:
     if service.external:
         return "external"
-    targets = [t for t in environment.config.targets if t in ("compose", "kubernetes")]
-    return "+".join(targets) or "none"
+    deploying = [t for t in environment.config.targets if targets.get(t).deploys_workloads]
+    return "+".join(deploying) or "none"
 
 
 def _replicas(service: ResolvedService) -> str:

@@ -63,7 +63,7 @@ def test_misspelt_template_override(tmp_path: Path) -> None:
     (root / "templates" / "kubernetes" / "deployment.yml.j2").write_text("x")
     result = run("render", "--all", "--spec", str(root))
     assert result.exit_code == 1
-    assert "no built-in template is named 'kubernetes/deployment.yml.j2'" in result.output
+    assert "no template is named 'kubernetes/deployment.yml.j2'" in result.output
     assert "did you mean 'kubernetes/deployment.yaml.j2'?" in result.output
 
 

@@ -1,23 +1,16 @@
-"""The registry of targets: a name, the renderer that meets the protocol for it."""
+"""One module per target, each meeting the protocol in :mod:`envspec.render.base`; the list of
+targets is the registry, :mod:`envspec.targets`. This package's own module stays light: the
+unchanged-render check asks it where the built-in templates are."""
 
 from __future__ import annotations
 
-from envspec.render.base import EnvironmentRenderer, ProjectRenderer
-from envspec.render.compose import ComposeRenderer
-from envspec.render.dotenv import DotenvRenderer
-from envspec.render.example import ExampleRenderer
-from envspec.render.kubernetes import KubernetesRenderer
-from envspec.render.settings import SettingsRenderer
+from importlib import resources
+from pathlib import Path
 
-ENVIRONMENT_RENDERERS: dict[str, EnvironmentRenderer] = {
-    "dotenv": DotenvRenderer(),
-    "compose": ComposeRenderer(),
-    "kubernetes": KubernetesRenderer(),
-}
 
-PROJECT_RENDERERS: dict[str, ProjectRenderer] = {
-    "example": ExampleRenderer(),
-    "settings": SettingsRenderer(),
-}
-
-TARGETS = (*ENVIRONMENT_RENDERERS, *PROJECT_RENDERERS)
+def builtin_template_dir() -> Path:
+    """The built-in templates: package data in a wheel, the repository's folder in a checkout."""
+    packaged = resources.files("envspec").joinpath("templates")
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "templates"

@@ -1,27 +1,29 @@
 """What a renderer is, and the template set every renderer draws from.
 
 A renderer turns resolved environments into :class:`RenderedFile` values; it reads no disk and
-writes none. Templates are Jinja2 with ``StrictUndefined``; a spec's ``templates/`` folder overrides
-any built-in template of the same name.
+writes none. Templates are Jinja2 with ``StrictUndefined``, named ``<target>/<file>.j2``: the
+built-in ones, then those of plug-in targets (each renderer's ``template_folder``); a spec's
+``templates/`` folder overrides any of them by name. The registry of targets is
+:mod:`envspec.targets`; docs/plugins.md describes the protocol for authors of new targets.
 """
 
 from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import jinja2
 import yaml
 
 from envspec import cache
 from envspec.errors import Problem, RenderError, did_you_mean
-from envspec.incremental import builtin_template_dir
 from envspec.loader import display_path
 from envspec.models import Spec
+from envspec.render import builtin_template_dir
 from envspec.render.filters import FILTERS, CannotCarry, to_yaml
 from envspec.resolve import ResolvedEnvironment, ResolvedVariable, deep_merge
 
@@ -35,7 +37,14 @@ class RenderedFile:
 
 
 class EnvironmentRenderer(Protocol):
-    """Renders one environment's artifacts under ``<env>/``."""
+    """Renders one environment's artifacts under ``<env>/``: a target environments list in
+    ``targets``. Built-in and plug-in targets meet the same protocol."""
+
+    scope: ClassVar[Literal["environment"]]
+    deploys_workloads: ClassVar[bool]
+    """Whether its files run the environment's services (parity compares how they run)."""
+    template_folder: ClassVar[Path | None]
+    """A folder of ``<target>/<file>.j2`` templates, or None for the built-in ones only."""
 
     def render(
         self, environment: ResolvedEnvironment, templates: Templates
@@ -43,7 +52,10 @@ class EnvironmentRenderer(Protocol):
 
 
 class ProjectRenderer(Protocol):
-    """Renders artifacts that describe the whole spec (``.env.example``, ``settings.py``)."""
+    """Renders artifacts that describe the whole spec (``.env.example``, ``settings.py``): built
+    in only, rendered for every spec."""
+
+    scope: ClassVar[Literal["project"]]
 
     needs_environments: bool
     """Whether it reads the resolved environments (else only the spec and the defaults)."""
@@ -66,12 +78,14 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
 
 
 class Templates:
-    """The built-in templates overlaid with a spec's own, compiled once per run."""
+    """The built-in templates and those of plug-in targets (``folders``), overlaid with a
+    spec's own, compiled once per run."""
 
-    def __init__(self, overrides: Path | None = None) -> None:
+    def __init__(self, overrides: Path | None = None, folders: Sequence[Path] = ()) -> None:
         self.builtin = builtin_template_dir()
+        self.folders = [self.builtin, *folders]
         self.overrides = overrides
-        search = [str(overrides), str(self.builtin)] if overrides else [str(self.builtin)]
+        search = [str(folder) for folder in ([overrides] if overrides else []) + self.folders]
         self.environment = jinja2.Environment(
             loader=jinja2.FileSystemLoader(search),
             bytecode_cache=_bytecode_cache(),
@@ -87,7 +101,8 @@ class Templates:
         self._loaded: dict[str, jinja2.Template] = {}
 
     def names(self) -> list[str]:
-        return sorted(str(path.relative_to(self.builtin)) for path in self.builtin.rglob("*.j2"))
+        found = {str(path.relative_to(top)) for top in self.folders for path in top.rglob("*.j2")}
+        return sorted(found)
 
     def unknown_overrides(self) -> list[Problem]:
         """Files in the spec's ``templates/`` that override nothing (a misspelt name)."""
@@ -104,7 +119,7 @@ class Templates:
                         1,
                         1,
                         "templates",
-                        f"no built-in template is named '{name}'" + did_you_mean(name, known),
+                        f"no template is named '{name}'" + did_you_mean(name, known),
                     )
                 )
         return problems
@@ -158,7 +173,8 @@ class Templates:
     def _display(self, name: str) -> str:
         if self.overrides is not None and (self.overrides / name).is_file():
             return display_path(self.overrides / name)
-        return display_path(self.builtin / name)
+        found = (folder / name for folder in self.folders if (folder / name).is_file())
+        return display_path(next(found, self.builtin / name))
 
     def _template_line(self, name: str) -> int:
         trace = traceback.extract_tb(sys.exc_info()[2])

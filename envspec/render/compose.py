@@ -12,6 +12,10 @@ from envspec.resolve import ResolvedEnvironment
 
 
 class ComposeRenderer:
+    scope = "environment"
+    deploys_workloads = True
+    template_folder = None
+
     def render(
         self, environment: ResolvedEnvironment, templates: Templates
     ) -> Iterable[RenderedFile]:

@@ -12,6 +12,10 @@ from envspec.resolve import ResolvedEnvironment
 
 
 class DotenvRenderer:
+    scope = "environment"
+    deploys_workloads = False
+    template_folder = None
+
     def render(
         self, environment: ResolvedEnvironment, templates: Templates
     ) -> Iterable[RenderedFile]:

@@ -22,6 +22,7 @@ class ExampleEntry(NamedTuple):
 
 
 class ExampleRenderer:
+    scope = "project"
     needs_environments = True
 
     def render(

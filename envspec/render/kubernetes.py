@@ -54,6 +54,10 @@ class SecretPlan:
 
 
 class KubernetesRenderer:
+    scope = "environment"
+    deploys_workloads = True
+    template_folder = None
+
     def render(
         self, environment: ResolvedEnvironment, templates: Templates
     ) -> Iterable[RenderedFile]:

@@ -30,6 +30,7 @@ class SettingsField(NamedTuple):
 
 
 class SettingsRenderer:
+    scope = "project"
     needs_environments = False
 
     def render(
