@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import jinja2
 import yaml
@@ -40,11 +40,16 @@ class EnvironmentRenderer(Protocol):
     """Renders one environment's artifacts under ``<env>/``: a target environments list in
     ``targets``. Built-in and plug-in targets meet the same protocol."""
 
-    scope: ClassVar[Literal["environment"]]
-    deploys_workloads: ClassVar[bool]
-    """Whether its files run the environment's services (parity compares how they run)."""
-    template_folder: ClassVar[Path | None]
-    """A folder of ``<target>/<file>.j2`` templates, or None for the built-in ones only."""
+    @property
+    def scope(self) -> Literal["environment"]: ...
+
+    @property
+    def deploys_workloads(self) -> bool:
+        """Whether its files run the environment's services (parity compares how they run)."""
+
+    @property
+    def template_folder(self) -> Path | None:
+        """A folder of ``<target>/<file>.j2`` templates, or None for the built-in ones only."""
 
     def render(
         self, environment: ResolvedEnvironment, templates: Templates
@@ -55,10 +60,12 @@ class ProjectRenderer(Protocol):
     """Renders artifacts that describe the whole spec (``.env.example``, ``settings.py``): built
     in only, rendered for every spec."""
 
-    scope: ClassVar[Literal["project"]]
+    @property
+    def scope(self) -> Literal["project"]: ...
 
-    needs_environments: bool
-    """Whether it reads the resolved environments (else only the spec and the defaults)."""
+    @property
+    def needs_environments(self) -> bool:
+        """Whether it reads the resolved environments (else only the spec and the defaults)."""
 
     def render(
         self,

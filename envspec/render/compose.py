@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 from envspec.models import ENVIRONMENT_VARIABLE, Autoscale
 from envspec.render._common import check_values, yaml_header
@@ -12,9 +13,9 @@ from envspec.resolve import ResolvedEnvironment
 
 
 class ComposeRenderer:
-    scope = "environment"
-    deploys_workloads = True
-    template_folder = None
+    scope: Final = "environment"
+    deploys_workloads: Final = True
+    template_folder: Final = None
 
     def render(
         self, environment: ResolvedEnvironment, templates: Templates

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from envspec.models import Spec, Variable
 from envspec.render.base import RenderedFile, Templates
@@ -22,8 +22,8 @@ class ExampleEntry(NamedTuple):
 
 
 class ExampleRenderer:
-    scope = "project"
-    needs_environments = True
+    scope: Final = "project"
+    needs_environments: Final = True
 
     def render(
         self,

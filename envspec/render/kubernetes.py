@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import yaml
 
@@ -54,9 +54,9 @@ class SecretPlan:
 
 
 class KubernetesRenderer:
-    scope = "environment"
-    deploys_workloads = True
-    template_folder = None
+    scope: Final = "environment"
+    deploys_workloads: Final = True
+    template_folder: Final = None
 
     def render(
         self, environment: ResolvedEnvironment, templates: Templates

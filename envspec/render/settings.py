@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from envspec.models import ENVIRONMENT_VARIABLE, Spec, Variable
 from envspec.render.base import RenderedFile, Templates
@@ -30,8 +30,8 @@ class SettingsField(NamedTuple):
 
 
 class SettingsRenderer:
-    scope = "project"
-    needs_environments = False
+    scope: Final = "project"
+    needs_environments: Final = False
 
     def render(
         self,
