@@ -485,7 +485,7 @@ def _opened(out: Path, *, exclusive: bool, create: bool) -> Iterator[_Out | None
             yield None
             return
         except OSError as error:
-            link = error.errno == errno.ELOOP
+            link = out.is_symlink()
             reason = (
                 "is a symbolic link; give --out the folder it points to"
                 if link
