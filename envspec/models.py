@@ -8,6 +8,7 @@ variable's declared type.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -37,6 +38,12 @@ IMAGE_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 FLOATING_TAGS = frozenset({"latest"})
 INTEGER_TEXT = r"^\s*[+-]?[0-9](_?[0-9])*(\.0*)?\s*$"
 """Text that pydantic reads as an integer (``3``, `` +3``, ``3_000``, ``3.0``)."""
+DIGEST = r"^sha256:[0-9a-f]{64}$"
+USER = r"^[0-9]{1,10}(:[0-9]{1,10})?$"
+SIGNAL = r"^SIG[A-Z0-9+-]+$"
+TASK_NAME = r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$"
+MAX_ID = 2**31 - 1
+SecurityLevel = Literal["restricted", "baseline"]
 
 DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
 
@@ -243,6 +250,45 @@ class Resources(Model):
     limits: ResourceAmounts = ResourceAmounts()
 
 
+def _matching(pattern: str, shape: str) -> Callable[[Any], Any]:
+    """A check that a text matches ``pattern`` (as the JSON Schema says too), with a message
+    that says what ``shape`` it should have."""
+    compiled = re.compile(pattern)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and not compiled.match(value):
+            raise ValueError(f"expected {shape}")
+        return value
+
+    return check
+
+
+Signal = Annotated[
+    str,
+    StringConstraints(pattern=SIGNAL),
+    BeforeValidator(_matching(SIGNAL, "a signal name like SIGTERM")),
+]
+Digest = Annotated[
+    str,
+    StringConstraints(pattern=DIGEST),
+    BeforeValidator(_matching(DIGEST, "sha256: and 64 lowercase hex digits")),
+]
+User = Annotated[
+    str,
+    StringConstraints(pattern=USER),
+    BeforeValidator(_matching(USER, "a numeric '<uid>' or '<uid>:<gid>'")),
+]
+
+
+class Shutdown(Model):
+    """How a container stops: after a ``pre_stop`` pause (Kubernetes: while its endpoints are
+    removed), the stop ``signal``, then ``grace`` seconds before it is killed."""
+
+    grace: Annotated[int, Field(ge=1, le=86400)] = 30
+    signal: Signal | None = None
+    pre_stop: Annotated[int, Field(ge=0, le=3600)] = 0
+
+
 class KubernetesPatch(Model):
     """Validated escape hatch: mappings merged into the generated Kubernetes documents."""
 
@@ -268,6 +314,10 @@ class ServiceFields(Model):
     external: bool | None = None
     compose: dict[str, Any] | None = None
     kubernetes: KubernetesPatch | None = None
+    digest: Digest | None = None
+    shutdown: Shutdown | None = None
+    user: User | None = None
+    security: SecurityLevel | None = None
 
     @field_validator("image")
     @classmethod
@@ -275,6 +325,13 @@ class ServiceFields(Model):
         if image is not None and ":" in image.rsplit("/", 1)[-1]:
             raise ValueError("put the tag in 'version', not in 'image'")
         return image
+
+    @field_validator("user")
+    @classmethod
+    def _ids_fit(cls, user: str | None) -> str | None:
+        if user is not None and any(int(part) > MAX_ID for part in user.split(":")):
+            raise ValueError(f"user and group ids are at most {MAX_ID}")
+        return user
 
 
 class ServicePatch(ServiceFields):
@@ -340,13 +397,26 @@ class Variable(Model):
 
 
 class ParityPolicy(Model):
-    """Which attributes must be identical in every environment unless a difference is declared."""
+    """Which attributes must be identical in every environment unless a difference is declared,
+    and whether non-local environments must pin their images by digest."""
 
     images: bool = True
     versions: bool = True
     services: bool = True
     variables: bool = True
     strict_values: bool = True
+    shutdown: bool = True
+    security: bool = True
+    digests: Literal["optional", "required"] = "optional"
+
+
+class Task(Model):
+    """A one-off admin process (a migration) run with a service's image, variables and secrets."""
+
+    service: DnsLabel
+    command: Annotated[tuple[str, ...], Field(min_length=1)]
+    when: Literal["manual", "before-deploy"] = "manual"
+    description: str = ""
 
 
 class Difference(Model):
@@ -368,6 +438,7 @@ class Spec(Model):
     environments: Annotated[dict[DnsLabel, Environment], Field(min_length=1)]
     services: dict[DnsLabel, Service] = {}
     variables: dict[VariableName, Variable] = {}
+    tasks: dict[Annotated[str, StringConstraints(pattern=TASK_NAME)], Task] = {}
     parity: ParityPolicy = ParityPolicy()
 
     @field_validator("version")

@@ -104,6 +104,8 @@ def _service_differences(
                 yield Difference(
                     f"services.{name}.{field}", x, y, "undeclared" if is_pinned else "expected"
                 )
+        if not (one.external or other.external):
+            yield from _workload_differences(name, one, other, policy)
         for field, x, y in (
             ("orchestration", _orchestration(one, a), _orchestration(other, b)),
             ("replicas", _replicas(one), _replicas(other)),
@@ -111,6 +113,41 @@ def _service_differences(
         ):
             if x != y:
                 yield Difference(f"services.{name}.{field}", x, y, "expected")
+
+
+def _workload_differences(
+    name: str, one: ResolvedService, other: ResolvedService, policy: ParityPolicy
+) -> Iterator[Difference]:
+    """How two deployed workloads of a service differ: digest, shutdown, user and security.
+
+    Different digests of the same image and tag mean different images: pinned like images. A
+    digest in one environment only (development builds its own) is expected."""
+    x, y = one.spec.digest, other.spec.digest
+    if x != y:
+        same_tag = (one.spec.image, one.spec.version) == (other.spec.image, other.spec.version)
+        pinned = policy.images and same_tag and x is not None and y is not None
+        yield Difference(
+            f"services.{name}.digest",
+            x or ABSENT,
+            y or ABSENT,
+            "undeclared" if pinned else "expected",
+        )
+    for field, left, right, is_pinned in (
+        ("shutdown", _shutdown(one), _shutdown(other), policy.shutdown),
+        ("user", one.spec.user or ABSENT, other.spec.user or ABSENT, policy.security),
+        ("security", one.security, other.security, policy.security),
+    ):
+        if left != right:
+            yield Difference(
+                f"services.{name}.{field}", left, right, "undeclared" if is_pinned else "expected"
+            )
+
+
+def _shutdown(service: ResolvedService) -> str:
+    shutdown = service.shutdown
+    signal = f", {shutdown.signal}" if shutdown.signal else ""
+    pause = f", pre_stop {shutdown.pre_stop}s" if shutdown.pre_stop else ""
+    return f"grace {shutdown.grace}s{signal}{pause}"
 
 
 def _judged_names(a: ResolvedEnvironment, b: ResolvedEnvironment, policy: ParityPolicy) -> set[str]:
@@ -291,7 +328,7 @@ def matrix(environments: Mapping[str, ResolvedEnvironment], policy: ParityPolicy
 
 def _row_of(path: str) -> str:
     parts = path.split(".")
-    if parts[0] == "services" and len(parts) > 2 and parts[2] in ("image", "version"):
+    if parts[0] == "services" and len(parts) > 2 and parts[2] in ("image", "version", "digest"):
         return ".".join(parts[:2])
     if parts[0] == "services" and len(parts) > 2:
         return ".".join(parts[:2]) + ".orchestration"

@@ -27,10 +27,13 @@ from envspec.models import (
     Overlay,
     Rule,
     SecretSource,
+    SecurityLevel,
     Service,
     ServicePatch,
+    Shutdown,
     Spec,
     SpecBundle,
+    Task,
     Variable,
 )
 from envspec.secrets import SecretRef
@@ -73,7 +76,40 @@ class ResolvedService:
 
     @property
     def image(self) -> str:
-        return f"{self.spec.image}:{self.spec.version}" if self.spec.version else self.spec.image
+        """``repo:tag``, pinned as ``repo:tag@sha256:...`` when the service has a digest."""
+        image = f"{self.spec.image}:{self.spec.version}" if self.spec.version else self.spec.image
+        return f"{image}@{self.spec.digest}" if self.spec.digest else image
+
+    @property
+    def shutdown(self) -> Shutdown:
+        return self.spec.shutdown or Shutdown()
+
+    @property
+    def uid(self) -> int | None:
+        return int(self.spec.user.split(":")[0]) if self.spec.user else None
+
+    @property
+    def gid(self) -> int | None:
+        user = self.spec.user
+        return int(user.split(":")[1]) if user and ":" in user else None
+
+    @property
+    def security(self) -> SecurityLevel:
+        """The Pod Security Standard the service meets: ``restricted`` by default when it runs
+        as a user that is not root, else ``baseline`` (without ``user`` it runs as its image's
+        user, which envspec cannot know to be anything but root)."""
+        if self.spec.security is not None:
+            return self.spec.security
+        return "restricted" if self.uid else "baseline"
+
+
+@dataclass(frozen=True)
+class ResolvedTask:
+    """A task where its service is deployed: it runs with that service's image and settings."""
+
+    name: str
+    spec: Task
+    service: ResolvedService
 
 
 @dataclass(frozen=True)
@@ -84,6 +120,7 @@ class ResolvedEnvironment:
     services: tuple[ResolvedService, ...]
     variables: Mapping[str, ResolvedVariable]
     differences: tuple[Difference, ...]
+    tasks: tuple[ResolvedTask, ...] = ()
 
     @property
     def namespace(self) -> str:
@@ -143,8 +180,14 @@ class Resolver:
         services = tuple(here.services(overlay, variables))
         if self.problems:
             return None
+        deployed = {service.name: service for service in services if not service.external}
+        tasks = tuple(
+            ResolvedTask(task_name, task, deployed[task.service])
+            for task_name, task in spec.tasks.items()
+            if task.service in deployed
+        )
         resolved = ResolvedEnvironment(
-            spec.project, name, config, services, variables, overlay.differences
+            spec.project, name, config, services, variables, overlay.differences, tasks
         )
         self.environments[name] = resolved
         return resolved
@@ -346,6 +389,29 @@ class _Context(_Checks):
                         path,
                         f"{tag} in non-local environment '{self.name}': pin an exact version",
                     )
+                if service.digest is None and self.spec.parity.digests == "required":
+                    self._problem(
+                        in_overlay,
+                        ("services", name),
+                        f"no digest in non-local environment '{self.name}', and the parity "
+                        "policy requires one (digests: required): add digest: sha256:<64 hex>, "
+                        "the image's digest",
+                    )
+            if (
+                service.security == "restricted"
+                and service.user
+                and not int(service.user.split(":")[0])
+            ):
+                in_here = in_overlay and (
+                    overlay.services[name].security is not None
+                    or overlay.services[name].user is not None
+                )
+                self._problem(
+                    in_here,
+                    ("services", name, "security"),
+                    f"security restricted needs a user that is not root, and '{name}' runs as "
+                    f"user 0 in environment '{self.name}'",
+                )
             receives = (
                 service.variables if service.variables is not None else tuple(self.spec.variables)
             )
@@ -371,7 +437,11 @@ def merge_service(base: Service, patch: ServicePatch | None) -> Service:
     for field in patch.model_fields_set:
         value = getattr(patch, field)
         current = getattr(base, field)
-        if field == "compose" and current is not None and value is not None:
+        if field == "shutdown" and current is not None and value is not None:
+            value = current.model_copy(
+                update={name: getattr(value, name) for name in value.model_fields_set}
+            )
+        elif field == "compose" and current is not None and value is not None:
             value = deep_merge(current, value)
         elif field == "kubernetes" and current is not None and value is not None:
             value = KubernetesPatch(

@@ -26,6 +26,8 @@ _KEY_RULES = {
     "environments": "an environment name must be DNS-1123: lowercase letters, digits and '-'",
     "variables": "a variable name must match [A-Z_][A-Z0-9_]*",
     "volumes": "a volume name is letters, digits, '_', '.' and '-', at most 63",
+    "tasks": "a task name must be DNS-1123: lowercase letters, digits and '-', at most 52 "
+    "(its Job's name adds a hash)",
 }
 
 
@@ -263,6 +265,19 @@ def _cross_references(spec: Spec, source: SourceMap, known: Known) -> Iterator[P
         for index, rule in enumerate(variable.rules):
             yield from _rule_scope(
                 source, ("variables", name, "rules", index, "where"), rule.where, known
+            )
+    for name, task in spec.tasks.items():
+        if task.service not in services:
+            yield _at(
+                source,
+                ("tasks", name, "service"),
+                f"unknown service '{task.service}'" + did_you_mean(task.service, services),
+            )
+        if name in services:
+            yield _key(
+                source,
+                ("tasks", name),
+                f"task '{name}' has the name of a service; compose runs both by name",
             )
     yield from _cycles(spec, source)
 

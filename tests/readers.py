@@ -37,11 +37,18 @@ def compose_v1() -> str:
     return binary
 
 
-def compose_config(binary: str, folder: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """``docker-compose config`` of ``folder/docker-compose.yaml``, parsed; fails on any error."""
+def compose_config(
+    binary: str,
+    folder: Path,
+    env: dict[str, str] | None = None,
+    profiles: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """``docker-compose config`` of ``folder/docker-compose.yaml`` with ``profiles`` enabled,
+    parsed; fails on any error."""
     environment = {"PATH": os.environ["PATH"], "HOME": str(folder), **(env or {})}
+    enabled = [argument for profile in profiles for argument in ("--profile", profile)]
     result = subprocess.run(
-        [binary, "-f", "docker-compose.yaml", "config"],
+        [binary, "-f", "docker-compose.yaml", *enabled, "config"],
         cwd=folder,
         env=environment,
         capture_output=True,

@@ -1,15 +1,22 @@
-"""``<env>/docker-compose.yaml``: the deployed services, read alike by Compose v1 and v2."""
+"""``<env>/docker-compose.yaml``: the deployed services, read alike by Compose v1 and v2, and
+each task as a service of the ``tasks`` profile (``docker compose run --rm <task>``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
 
 from envspec.models import ENVIRONMENT_VARIABLE, Autoscale
 from envspec.render._common import check_values, yaml_header
 from envspec.render.base import RenderedFile, Templates, merging
 from envspec.render.filters import compose_value
 from envspec.resolve import ResolvedEnvironment
+
+SERVER_FIELDS = frozenset(
+    {"command", "ports", "expose", "healthcheck", "deploy", "profiles", "container_name", "restart"}
+)
+"""What a task does not take from its service's ``compose:`` escape hatch: a task is a one-off
+process, not a server."""
 
 
 class ComposeRenderer:
@@ -31,16 +38,23 @@ class ComposeRenderer:
         volumes = sorted({volume for service in services for volume in service.spec.volumes or {}})
         replicas = {service.name: _replicas(service.spec.replicas) for service in services}
         healthchecked = {service.name: service.spec.healthcheck is not None for service in services}
-        patch = {
-            "services": {
-                service.name: service.spec.compose for service in services if service.spec.compose
-            }
+        patch: dict[str, Mapping[str, Any]] = {
+            service.name: service.spec.compose for service in services if service.spec.compose
         }
+        for task in environment.tasks:
+            task_patch = {
+                key: value
+                for key, value in (task.service.spec.compose or {}).items()
+                if key not in SERVER_FIELDS
+            }
+            if task_patch:
+                patch[task.name] = task_patch
         text = templates.render_yaml(
             "compose/docker-compose.yaml.j2",
-            merging(patch if patch["services"] else None),
+            merging({"services": patch} if patch else None),
             environment=environment,
             services=services,
+            tasks=environment.tasks,
             variables=environment.variables,
             volumes=volumes,
             replicas=replicas,
