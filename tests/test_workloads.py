@@ -8,9 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.helpers import minimal, run, write_spec
-from tests.readers import compose_config, compose_v1, compose_v2
+from tests.readers import (
+    compose_config,
+    compose_v1,
+    compose_v2,
+    kustomize,
+    validate_kubernetes,
+)
 
 DIGEST = "sha256:" + "ab" * 32
 OTHER_DIGEST = "sha256:" + "cd" * 32
@@ -96,11 +103,11 @@ def _diff(tmp_path: Path, spec: dict[str, Any], overlays: Any) -> dict[str, Any]
 
 def test_same_tag_with_other_digest_is_undeclared(tmp_path: Path) -> None:
     spec = _workload_spec(digest=DIGEST)
-    overlays = {"production": {"services": {"web": {"digest": OTHER_DIGEST}}}}
+    overlays: dict[str, Any] = {"production": {"services": {"web": {"digest": OTHER_DIGEST}}}}
     found = _diff(tmp_path, spec, overlays)
     assert found["services.web.digest"]["status"] == "undeclared"
     assert found["services.web.digest"]["right"] == OTHER_DIGEST
-    overlays["production"]["differences"] = [  # type: ignore[index]
+    overlays["production"]["differences"] = [
         {"path": "services.web.digest", "reason": "a rebuilt image is on trial"}
     ]
     assert _diff(tmp_path, spec, overlays)["services.web.digest"]["status"] == "declared"
@@ -152,3 +159,142 @@ def test_policy_may_let_shutdown_and_security_vary(tmp_path: Path) -> None:
     overlays = {"production": {"services": {"web": {"user": "1000", "shutdown": {"grace": 5}}}}}
     found = _diff(tmp_path, spec, overlays)
     assert {found[p]["status"] for p in found if p.startswith("services.web.")} == {"expected"}
+
+
+def _production(tmp_path: Path, spec: dict[str, Any], overlays: Any = None) -> list[dict[str, Any]]:
+    """Production's documents as ``kubectl kustomize`` builds them, each strictly valid."""
+    documents = kustomize(_render(tmp_path, spec, overlays) / "production" / "kubernetes")
+    for document in documents:
+        validate_kubernetes(document)
+    return documents
+
+
+def _one(documents: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [
+        d
+        for d in documents
+        if d["kind"] == kind and (name is None or d["metadata"]["name"].startswith(name))
+    ]
+    assert len(found) == 1, [d["metadata"]["name"] for d in found]
+    return found[0]
+
+
+def test_kubernetes_restricted_workload(tmp_path: Path) -> None:
+    spec = _workload_spec(
+        user="1000:2000", digest=DIGEST, shutdown={"grace": 40, "pre_stop": 5}, replicas=3
+    )
+    documents = _production(tmp_path, spec)
+    pod = _one(documents, "Deployment", "web")["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] == 45, "the app still has 40 s after SIGTERM"
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "runAsGroup": 2000,
+        "fsGroup": 2000,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    container = pod["containers"][0]
+    assert container["image"] == f"example/web:1.0.0@{DIGEST}"
+    assert container["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    budget = _one(documents, "PodDisruptionBudget")
+    assert budget["metadata"]["name"] == "web"
+    assert budget["spec"] == {
+        "maxUnavailable": 1,
+        "selector": {
+            "matchLabels": {
+                "app.kubernetes.io/name": "web",
+                "app.kubernetes.io/instance": "demo-production",
+            }
+        },
+    }
+    db = _one(documents, "Deployment", "db")["spec"]["template"]["spec"]
+    assert db["terminationGracePeriodSeconds"] == 30
+    assert "securityContext" not in db and "securityContext" not in db["containers"][0]
+    labels = _one(documents, "Namespace")["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline", "db runs as root"
+    assert labels["pod-security.kubernetes.io/warn"] == "baseline"
+
+
+def test_namespace_is_restricted_when_every_workload_is(tmp_path: Path) -> None:
+    spec = _workload_spec(user="1000")
+    spec["services"]["db"]["security"] = "restricted"
+    labels = _one(_production(tmp_path, spec), "Namespace")["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+@pytest.mark.parametrize(
+    ("replicas", "budgets"),
+    [(1, 0), (2, 1), ({"min": 1, "max": 5}, 0), ({"min": 2, "max": 5}, 1)],
+)
+def test_disruption_budget_from_two_replicas(tmp_path: Path, replicas: Any, budgets: int) -> None:
+    documents = _production(tmp_path, _workload_spec(replicas=replicas))
+    assert sum(d["kind"] == "PodDisruptionBudget" for d in documents) == budgets
+
+
+def test_before_deploy_task_is_a_presync_job(tmp_path: Path) -> None:
+    spec = _workload_spec(user="1000", resources={"limits": {"memory": "256Mi"}})
+    spec["variables"]["PRICE"] = {"default": "$(HOME) costs $5"}
+    spec["variables"]["TOKEN"] = {"secret": True}
+    overlays = {
+        "development": {"variables": {"TOKEN": "local"}},
+        "production": {"variables": {"TOKEN": {"secret": "vault://demo#token"}}},
+    }
+    documents = _production(tmp_path, spec, overlays)
+    job = _one(documents, "Job")
+    assert job["metadata"]["name"].startswith("migrate-")
+    assert len(job["metadata"]["name"]) == len("migrate-") + 10
+    assert job["metadata"]["annotations"] == {
+        "argocd.argoproj.io/hook": "PreSync",
+        "argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation",
+    }
+    assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "task"
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["securityContext"]["runAsUser"] == 1000
+    container = pod["containers"][0]
+    assert container["args"] == ["manage", "migrate"]
+    assert container["resources"] == {"limits": {"memory": "256Mi"}}
+    web = _one(documents, "Deployment", "web")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == web["image"]
+    assert container["securityContext"] == web["securityContext"]
+    env = {item["name"]: item for item in container["env"]}
+    assert env["GREETING"] == {"name": "GREETING", "value": "hello"}
+    assert env["PRICE"]["value"] == "$$(HOME) costs $$5", "the kubelet reads $$ as $"
+    assert env["TOKEN"]["valueFrom"] == web["env"][0]["valueFrom"]
+    selector = _one(documents, "Service", "web")["spec"]["selector"]
+    pod_labels = job["spec"]["template"]["metadata"]["labels"]
+    assert not selector.items() <= pod_labels.items(), "the web Service does not route to it"
+
+
+def test_job_name_changes_with_image_and_config(tmp_path: Path) -> None:
+    def name(case: str, **change: Any) -> str:
+        spec = _workload_spec()
+        spec["services"]["web"].update(change.pop("web", {}))
+        spec["variables"]["GREETING"].update(change)
+        return str(_one(_production(tmp_path / case, spec), "Job")["metadata"]["name"])
+
+    first = name("first")
+    assert name("again") == first
+    assert name("image", web={"version": "1.0.1"}) != first
+    assert name("config", default="hi") != first
+
+
+def test_manual_task_is_rendered_but_not_in_the_kustomization(tmp_path: Path) -> None:
+    spec = _workload_spec()
+    spec["tasks"]["migrate"]["when"] = "manual"
+    out = _render(tmp_path, spec)
+    assert not any(d["kind"] == "Job" for d in kustomize(out / "production" / "kubernetes"))
+    job = yaml.safe_load((out / "production" / "kubernetes" / "tasks" / "migrate.yaml").read_text())
+    validate_kubernetes(job)
+    assert "annotations" not in job["metadata"]
+
+
+def test_task_of_a_service_not_deployed_is_absent(tmp_path: Path) -> None:
+    spec = _workload_spec()
+    overlays = {"production": {"services": {"web": {"external": True}}}}
+    out = _render(tmp_path, spec, overlays)
+    assert not (out / "production" / "kubernetes" / "tasks").exists()

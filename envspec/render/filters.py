@@ -175,10 +175,17 @@ def comment(text: str) -> str:
     return " ".join(_COMMENT_BREAKS.sub(" ", text).split())
 
 
+def kubernetes_env(value: str) -> str:
+    """A container ``env`` value as written, not expanded: the kubelet reads ``$(NAME)`` as a
+    reference and ``$$`` as ``$``, so every ``$`` is doubled."""
+    return value.replace("$", "$$")
+
+
 FILTERS = {
     "yaml": yaml_scalar,
     "yaml_quote": yaml_quote,
     "compose_escape": compose_escape,
+    "kubernetes_env": kubernetes_env,
     "dotenv": dotenv_quote,
     "comment": comment,
     "pyrepr": repr,

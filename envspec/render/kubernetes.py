@@ -1,6 +1,7 @@
 """``<env>/kubernetes/``: the environment-wide documents (Namespace, Secret skeleton or
 ExternalSecret), ``services/<svc>.yaml`` with each deployed service's documents (ConfigMap, claims,
-Deployment, Service, autoscaler), and a kustomization that builds them all.
+Deployment, Service, autoscaler, disruption budget), ``tasks/<task>.yaml`` with each task's Job,
+and a kustomization that builds them all (``before-deploy`` tasks included, manual ones not).
 
 Non-secret variables reach a pod through its service's ConfigMap (``envFrom``); secret variables
 through ``secretKeyRef``: to the environment's Secret skeleton or ExternalSecret target, or, for a
@@ -22,10 +23,20 @@ from envspec.models import ENVIRONMENT_VARIABLE, Autoscale, KubernetesPatch, dns
 from envspec.render._common import check_values, yaml_header
 from envspec.render.base import RenderedFile, Templates, merging
 from envspec.render.filters import kubernetes_value
-from envspec.resolve import ResolvedEnvironment, ResolvedService, ResolvedVariable, deep_merge
+from envspec.resolve import (
+    ResolvedEnvironment,
+    ResolvedService,
+    ResolvedTask,
+    ResolvedVariable,
+    deep_merge,
+)
 from envspec.secrets import SecretRef
 
 LABEL_VALUE_MAX = 63
+TASK_HASH_LENGTH = 10
+SERVER_FIELDS = frozenset({"ports", "readinessProbe", "livenessProbe", "startupProbe", "lifecycle"})
+"""What a task's container does not take from its service's ``kubernetes.container`` escape
+hatch: a task is a one-off process, not a server."""
 STORE_BACKENDS = frozenset({"vault", "aws-sm", "gcp-sm", "azure-kv"})
 
 
@@ -84,7 +95,10 @@ class _Builder:
     def files(self) -> Iterator[RenderedFile]:
         documents: dict[str, str] = {}
         documents["namespace.yaml"] = self._yaml(
-            "kubernetes/namespace.yaml.j2", namespace=self.namespace, project=self.project
+            "kubernetes/namespace.yaml.j2",
+            namespace=self.namespace,
+            project=self.project,
+            level=pod_security_level(self.environment),
         )
         plan = self._plan()
         if plan.skeleton:
@@ -108,9 +122,17 @@ class _Builder:
             )
         for service in self.environment.deployed:
             documents[f"services/{service.name}.yaml"] = "---\n".join(self._service(service, plan))
+        manual = set()
+        for task in self.environment.tasks:
+            path = f"tasks/{task.name}.yaml"
+            documents[path] = self._task(task, plan)
+            if task.spec.when == "manual":
+                manual.add(path)
         names = sorted(documents)
         kustomization = self._yaml(
-            "kubernetes/kustomization.yaml.j2", namespace=self.namespace, resources=names
+            "kubernetes/kustomization.yaml.j2",
+            namespace=self.namespace,
+            resources=[name for name in names if name not in manual],
         )
         for name in names:
             yield RenderedFile(f"{self.base}/{name}", self.header + documents[name])
@@ -229,7 +251,56 @@ class _Builder:
                     autoscale=autoscale,
                 )
             )
+        if least_replicas(service) >= 2:
+            documents.append(
+                self._yaml(
+                    "kubernetes/pdb.yaml.j2",
+                    service=service,
+                    namespace=self.namespace,
+                    labels=labels,
+                    selector=selector,
+                )
+            )
         return documents
+
+    def _task(self, task: ResolvedTask, plan: SecretPlan) -> str:
+        """The task's Job. Its variables are written into it, not read from the service's
+        ConfigMap: a Job that runs before the sync sees the configuration being deployed."""
+        service = task.service
+        variables = [self.environment.variables[name] for name in service.variables]
+        data: dict[str, str] = {ENVIRONMENT_VARIABLE: self.environment.name} if variables else {}
+        data.update((v.name, v.value) for v in variables if not v.sensitive and v.value is not None)
+        secret_refs = {v.name: plan.refs[v.name] for v in variables if v.sensitive}
+        resources = _resources(service)
+        patch = service.spec.kubernetes
+        payload = {
+            "image": service.image,
+            "command": task.spec.command,
+            "config": _checksum(data, secret_refs, variables),
+            "user": service.spec.user,
+            "security": service.security,
+            "shutdown": service.shutdown.model_dump(),
+            "resources": resources,
+            "patch": patch.model_dump() if patch is not None else None,
+        }
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        labels = {
+            **self._labels(service),
+            "app.kubernetes.io/name": task.name,
+            "app.kubernetes.io/component": "task",
+        }
+        return self._yaml(
+            "kubernetes/job.yaml.j2",
+            _task_patching(patch) if patch is not None else None,
+            name=f"{task.name}-{digest[:TASK_HASH_LENGTH]}",
+            task=task,
+            service=service,
+            namespace=self.namespace,
+            labels=labels,
+            data=data,
+            secret_refs=secret_refs,
+            resources=resources,
+        )
 
     def _labels(self, service: ResolvedService) -> dict[str, str]:
         labels = {
@@ -262,6 +333,41 @@ def _patching(patch: KubernetesPatch) -> Callable[[Any], Any] | None:
         return deployment
 
     return change
+
+
+def _task_patching(patch: KubernetesPatch) -> Callable[[Any], Any] | None:
+    """Merge a service's pod and container escape hatches into its task's Job, but for what
+    belongs to a server; the container's ``env`` is added to the task's variables."""
+    container = {key: value for key, value in patch.container.items() if key not in SERVER_FIELDS}
+    if not (patch.pod or container):
+        return None
+
+    def change(job: Any) -> Any:
+        pod = deep_merge(job["spec"]["template"]["spec"], patch.pod)
+        own = pod["containers"][0]
+        merged = deep_merge(own, container)
+        if "env" in container:
+            merged["env"] = [*own.get("env", ()), *container["env"]]
+        pod["containers"] = [merged]
+        job["spec"]["template"]["spec"] = pod
+        return job
+
+    return change
+
+
+def least_replicas(service: ResolvedService) -> int:
+    """The fewest pods the service runs: its replicas, or its autoscaler's minimum."""
+    replicas = service.spec.replicas
+    if isinstance(replicas, Autoscale):
+        return replicas.min
+    return 1 if replicas is None else replicas
+
+
+def pod_security_level(environment: ResolvedEnvironment) -> str:
+    """The Pod Security Standard that every workload of the environment meets."""
+    if all(service.security == "restricted" for service in environment.deployed):
+        return "restricted"
+    return "baseline"
 
 
 def _resources(service: ResolvedService) -> dict[str, dict[str, str]]:
