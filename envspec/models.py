@@ -280,6 +280,14 @@ User = Annotated[
 ]
 
 
+RESTRICTED_ROOT = "security restricted needs a user that is not root, and user 0 is root"
+
+
+def is_root(user: str | None) -> bool:
+    """Whether ``user`` names uid 0 (no user: the image's, unknown here)."""
+    return user is not None and int(user.split(":")[0]) == 0
+
+
 class Shutdown(Model):
     """How a container stops: after a ``pre_stop`` pause (Kubernetes: while its endpoints are
     removed), the stop ``signal``, then ``grace`` seconds before it is killed."""
@@ -332,6 +340,12 @@ class ServiceFields(Model):
         if user is not None and any(int(part) > MAX_ID for part in user.split(":")):
             raise ValueError(f"user and group ids are at most {MAX_ID}")
         return user
+
+    @model_validator(mode="after")
+    def _restricted_not_root(self) -> ServiceFields:
+        if self.security == "restricted" and is_root(self.user):
+            raise ValueError(RESTRICTED_ROOT)
+        return self
 
 
 class ServicePatch(ServiceFields):

@@ -20,6 +20,7 @@ from envspec.loader import RawSpec
 from envspec.location import Origin, SourceMap, SpecPath, dotted
 from envspec.models import (
     FLOATING_TAGS,
+    RESTRICTED_ROOT,
     Difference,
     Environment,
     KubernetesPatch,
@@ -35,6 +36,7 @@ from envspec.models import (
     SpecBundle,
     Task,
     Variable,
+    is_root,
 )
 from envspec.secrets import SecretRef
 
@@ -397,20 +399,17 @@ class _Context(_Checks):
                         "policy requires one (digests: required): add digest: sha256:<64 hex>, "
                         "the image's digest",
                     )
+            patched = overlay.services.get(name)
             if (
-                service.security == "restricted"
-                and service.user
-                and not int(service.user.split(":")[0])
+                patched is not None
+                and (patched.security is not None or patched.user is not None)
+                and service.security == "restricted"
+                and is_root(service.user)
             ):
-                in_here = in_overlay and (
-                    overlay.services[name].security is not None
-                    or overlay.services[name].user is not None
-                )
                 self._problem(
-                    in_here,
-                    ("services", name, "security"),
-                    f"security restricted needs a user that is not root, and '{name}' runs as "
-                    f"user 0 in environment '{self.name}'",
+                    True,
+                    ("services", name, "user" if patched.user is not None else "security"),
+                    f"{RESTRICTED_ROOT} (environment '{self.name}')",
                 )
             receives = (
                 service.variables if service.variables is not None else tuple(self.spec.variables)

@@ -267,13 +267,14 @@ def _cross_references(spec: Spec, source: SourceMap, known: Known) -> Iterator[P
                 source, ("variables", name, "rules", index, "where"), rule.where, known
             )
     for name, task in spec.tasks.items():
-        if task.service not in services:
+        if task.service not in known.services:
             yield _at(
                 source,
                 ("tasks", name, "service"),
-                f"unknown service '{task.service}'" + did_you_mean(task.service, services),
+                f"unknown service '{task.service}'"
+                + did_you_mean(task.service, sorted(known.services)),
             )
-        if name in services:
+        if name in known.services:
             yield _key(
                 source,
                 ("tasks", name),
