@@ -20,7 +20,6 @@ from envspec import __version__
 if TYPE_CHECKING:
     from envspec.errors import Problem
 
-FORMATS = ("text", "json")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -88,22 +87,24 @@ spec_option = click.option(
     help="Spec folder (default: ENVSPEC_SPEC, [tool.envspec] spec in pyproject.toml, "
     "or the closest folder up from here with an envspec.yaml).",
 )
-report_format_option = click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="text (a table), json (stable, documented) or markdown (for a pull request).",
-)
-format_option = click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(FORMATS),
-    default="text",
-    show_default=True,
-    help="Output format; json is stable for tools.",
-)
+
+
+def format_option(*formats: str) -> Callable[[F], F]:
+    """``--format``, the same option on every command that has one: ``text`` first, ``json``
+    always there and stable, also when the command fails (``{"error": ...}`` on stdout)."""
+    described = {
+        "text": "text (for people)",
+        "json": "json (stable, documented; also on failure)",
+        "markdown": "markdown (for a pull request)",
+    }
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(formats),
+        default="text",
+        show_default=True,
+        help="Output format: " + ", ".join(described[name] for name in formats) + ".",
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -123,8 +124,12 @@ def cli(context: click.Context, debug: bool) -> None:
 
 
 @contextmanager
-def _boundary(output_format: str = "text") -> Iterator[None]:
-    """Map envspec's errors to messages and exit codes; never show a traceback for bad input."""
+def _boundary(output_format: str = "text", *, verdict: bool = False) -> Iterator[None]:
+    """Map envspec's errors to messages and exit codes; never show a traceback for bad input.
+
+    With ``--format json`` a failure is JSON on stdout too: ``{"error": message}``, with
+    ``"problems"`` when the spec has problems, and ``"valid": false`` first where the command
+    gives a verdict (validate)."""
     from envspec.atomic import changes
     from envspec.errors import EnvspecError, ExitCode, RenderError, SpecError
 
@@ -132,45 +137,49 @@ def _boundary(output_format: str = "text") -> Iterator[None]:
     try:
         yield
     except (SpecError, RenderError) as error:
-        _print_problems(error.problems, output_format)
         count = len(error.problems)
-        if output_format == "text":
-            click.echo(
-                f"envspec: {count} problem{'s' if count != 1 else ''} found; nothing was written",
-                err=True,
-            )
+        summary = f"{count} problem{'s' if count != 1 else ''} found; nothing was written"
+        if output_format == "json":
+            _echo_failure(summary, verdict, error.problems)
+        else:
+            _print_problems(error.problems)
+            click.echo(f"envspec: {summary}", err=True)
         sys.exit(ExitCode.FAILURE)
     except EnvspecError as error:
         if output_format == "json":
-            import json
-
-            click.echo(json.dumps({"valid": False, "error": str(error)}))
+            _echo_failure(str(error), verdict)
         click.echo(f"envspec: {error}", err=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         done = "files were written before" if changes() != changed else "nothing was changed"
+        if output_format == "json":
+            _echo_failure(f"interrupted; {done}", verdict)
         click.echo(f"envspec: interrupted; {done}", err=True)
         sys.exit(ExitCode.INTERRUPTED)
     except Exception as error:
         state = click.get_current_context().find_object(_Context)
         if state is not None and state.debug:
             raise
-        click.echo(
-            f"envspec: internal error ({type(error).__name__}); "
-            "rerun with --debug to see the traceback",
-            err=True,
+        message = (
+            f"internal error ({type(error).__name__}); rerun with --debug to see the traceback"
         )
+        if output_format == "json":
+            _echo_failure(message, verdict)
+        click.echo(f"envspec: {message}", err=True)
         sys.exit(ExitCode.FAILURE)
 
 
-def _print_problems(problems: tuple[Problem, ...], output_format: str) -> None:
+def _echo_failure(message: str, verdict: bool, problems: tuple[Problem, ...] = ()) -> None:
     import json
 
-    if output_format == "json":
-        click.echo(
-            json.dumps({"valid": False, "problems": [p.as_dict() for p in problems]}, indent=2)
-        )
-        return
+    payload: dict[str, Any] = {"valid": False} if verdict else {}
+    payload["error"] = message
+    if problems:
+        payload["problems"] = [problem.as_dict() for problem in problems]
+    click.echo(json.dumps(payload, indent=2))
+
+
+def _print_problems(problems: tuple[Problem, ...]) -> None:
     for problem in problems:
         click.echo(str(problem), err=True)
 
@@ -194,7 +203,7 @@ def _spec(context: click.Context, spec: Path | None) -> Path | None:
 @cli.command()
 @spec_option
 @environments_option("Check only this environment")
-@format_option
+@format_option("text", "json")
 @click.pass_context
 def validate(
     context: click.Context, spec: Path | None, environments: tuple[str, ...], output_format: str
@@ -206,11 +215,11 @@ def validate(
       envspec validate --spec deploy/
       envspec validate --env dev        # only development's values and files
     """
-    with _boundary(output_format):
+    with _boundary(output_format, verdict=True):
         from envspec import api
 
         project, warnings = api.validate(api.check(_spec(context, spec)), environments)
-        _print_problems(tuple(warnings), "text")
+        _print_problems(tuple(warnings))
         if output_format == "json":
             import json
 
@@ -340,7 +349,7 @@ def _report_render(result: Any) -> None:
 @click.argument("left", shell_complete=_complete_environment)
 @click.argument("right", shell_complete=_complete_environment)
 @spec_option
-@report_format_option
+@format_option("text", "json", "markdown")
 @click.pass_context
 def diff_command(
     context: click.Context, left: str, right: str, spec: Path | None, output_format: str
@@ -352,7 +361,7 @@ def diff_command(
     Example:
       envspec diff dev prod --format markdown
     """
-    with _boundary():
+    with _boundary(output_format):
         from envspec import api, report
 
         project = api.load(_spec(context, spec))
@@ -364,7 +373,7 @@ def diff_command(
 
 @cli.command("parity")
 @spec_option
-@report_format_option
+@format_option("text", "json", "markdown")
 @click.option(
     "--min-score", type=click.FloatRange(0, 100), help="Exit 1 below this score (CI gate)."
 )
@@ -380,7 +389,7 @@ def parity_command(
     Example:
       envspec parity --min-score 30 --format markdown
     """
-    with _boundary():
+    with _boundary(output_format):
         from envspec import api, report
 
         matrix = api.parity_matrix(api.load(_spec(context, spec)))
@@ -451,7 +460,7 @@ def verify(
 @cli.command()
 @click.argument("name", shell_complete=_complete_variable)
 @spec_option
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@format_option("text", "json")
 @click.pass_context
 def explain(context: click.Context, name: str, spec: Path | None, output_format: str) -> None:
     """Where variable NAME comes from in each environment and which files it lands in.
@@ -460,7 +469,7 @@ def explain(context: click.Context, name: str, spec: Path | None, output_format:
     Example:
       envspec explain DATABASE_URL
     """
-    with _boundary():
+    with _boundary(output_format):
         from envspec import api, report
 
         explanation = api.explain(api.load(_spec(context, spec)), name)
@@ -641,7 +650,7 @@ def init(
         for path in written:
             click.echo(f"wrote {display_path(path)}")
         if problems:
-            _print_problems(tuple(problems), "text")
+            _print_problems(tuple(problems))
             click.echo(
                 "envspec: the spec was written; fix the problems above before using it", err=True
             )

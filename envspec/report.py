@@ -10,8 +10,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from envspec.parity import Difference, Matrix
 
@@ -55,26 +57,56 @@ def _markdown(left: str, right: str, differences: list[Difference]) -> str:
 
 
 def _text(left: str, right: str, differences: list[Difference]) -> str:
+    colours = {"expected": "dim", "declared": "cyan", "undeclared": "bold red"}
+    rows = [((d.path, d.left, d.right, _status(d)), colours[d.status]) for d in differences]
+    undeclared = sum(d.status == "undeclared" for d in differences)
+    return _table(
+        f"{left} vs {right}",
+        ("path", left, right, "status"),
+        rows,
+        f"{len(differences)} differences, {undeclared} undeclared",
+    )
+
+
+Row = tuple[tuple[str, ...], str]
+"""A table row's cells and its rich style."""
+
+
+def _table(title: str, headers: tuple[str, ...], rows: Sequence[Row], footer: str) -> str:
+    """A table and a footer line as text. On a terminal: a rich table as wide as the terminal,
+    coloured unless NO_COLOR is set, long values wrapped, never cut. Read by a program: one
+    line per row, whole, columns padded, line breaks in a value shown as ``\\n``."""
+    if not sys.stdout.isatty():
+        return _plain(title, headers, [cells for cells, _ in rows], footer)
+    from rich.console import Console
     from rich.table import Table
 
-    colours = {"expected": "dim", "declared": "cyan", "undeclared": "bold red"}
-    table = Table("path", left, right, "status", title=f"{left} vs {right}")
-    for d in differences:
-        table.add_row(d.path, d.left, d.right, _status(d), style=colours[d.status])
-    undeclared = sum(d.status == "undeclared" for d in differences)
-    return _printed(table, f"{len(differences)} differences, {undeclared} undeclared")
-
-
-def _printed(table: Any, footer: str) -> str:
-    """A rich table and a footer line as text: coloured on a terminal unless NO_COLOR is set."""
-    from rich.console import Console
-
+    table = Table(title=title)
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    for cells, style in rows:
+        table.add_row(*cells, style=style)
     buffer = io.StringIO()
-    colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    console = Console(file=buffer, force_terminal=colour, no_color=not colour, width=180)
+    colour = "NO_COLOR" not in os.environ
+    width = shutil.get_terminal_size().columns
+    console = Console(file=buffer, force_terminal=colour, no_color=not colour, width=width)
     console.print(table)
     console.print(footer)
     return buffer.getvalue()
+
+
+_LINE_BREAKS = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def _plain(title: str, headers: tuple[str, ...], rows: list[tuple[str, ...]], footer: str) -> str:
+    lines = [headers, *(tuple(cell.translate(_LINE_BREAKS) for cell in row) for row in rows)]
+    widths = [max(len(line[column]) for line in lines) for column in range(len(headers))]
+    text = [title]
+    for line in lines:
+        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=True)]
+        text.append("  ".join(cells).rstrip())
+    text.append(footer)
+    return "\n".join(text) + "\n"
 
 
 _REPORTERS = {"text": _text, "json": _json, "markdown": _markdown}
@@ -108,14 +140,13 @@ def render_matrix(matrix: Matrix, output_format: str) -> str:
             f"\nParity score: **{matrix.score}%** (components identical in every environment)"
         )
         return "\n".join(lines) + "\n"
-    from rich.table import Table
-
     colours = {"same": "", "expected": "dim", "declared": "cyan", "undeclared": "bold red"}
-    table = Table(*headers, title="parity matrix")
-    for row in matrix.rows:
-        table.add_row(row.component, *row.cells, row.verdict, style=colours[row.verdict])
-    return _printed(
-        table, f"parity score: {matrix.score}% (components identical in every environment)"
+    rows = [((row.component, *row.cells, row.verdict), colours[row.verdict]) for row in matrix.rows]
+    return _table(
+        "parity matrix",
+        tuple(headers),
+        rows,
+        f"parity score: {matrix.score}% (components identical in every environment)",
     )
 
 

@@ -142,9 +142,7 @@ def _prune(data: Any, loc: tuple[int | str, ...], pruned: Pruned) -> bool:
     for key in loc:
         if current is _GONE:
             return True
-        in_mapping = isinstance(current, dict) and key in current
-        in_list = isinstance(current, list) and isinstance(key, int) and 0 <= key < len(current)
-        if in_mapping or in_list:
+        if _has(current, key):
             trail.append((current, key))
             current = current[key]
     if not trail:
@@ -155,6 +153,12 @@ def _prune(data: Any, loc: tuple[int | str, ...], pruned: Pruned) -> bool:
     if len(trail) >= 2 and section in ("services", "variables", "environments"):
         pruned.setdefault(section, set()).add(str(trail[1][1]))
     return True
+
+
+def _has(container: Any, key: int | str) -> bool:
+    if isinstance(container, dict):
+        return key in container
+    return isinstance(container, list) and isinstance(key, int) and 0 <= key < len(container)
 
 
 def _without_gone(data: Any) -> Any:
