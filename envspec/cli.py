@@ -417,7 +417,7 @@ def parity_command(
     "Default: run kubectl get in the environment's namespace.",
 )
 @click.option("--context", "kube_context", help="kubectl context to read the live objects from.")
-@format_option
+@format_option("text", "json")
 @click.pass_context
 def verify(
     context: click.Context,
