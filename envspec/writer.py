@@ -642,7 +642,7 @@ class _Staging:
         try:
             steps = json.loads(raw)["steps"]
             for kind, name, path in steps:
-                if kind not in KINDS or not isinstance(name, str):
+                if kind not in KINDS or not isinstance(name, str) or not isinstance(path, str):
                     raise ValueError(kind)
                 checked_path(path)
         except (ValueError, KeyError, TypeError, OutputError):

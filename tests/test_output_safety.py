@@ -204,3 +204,31 @@ def test_a_lock_past_the_size_limit_is_refused(spec: Path, monkeypatch: pytest.M
     lock.write_text(json.dumps({"version": 1, "files": {}, "inputs": {"x": "y" * 200}}))
     code, output = _render(spec)
     assert code == 1 and "the limit is 100" in output
+
+
+@pytest.mark.parametrize(
+    "journal",
+    [
+        b"\x00garbage",
+        b'{"version": 1, "steps": [["remove", "0", "../../outside.txt"]]}',
+        b'{"version": 1, "steps": [["remove", "0", 5]]}',
+        b'{"version": 1, "steps": [["format", "0", "a.txt"]]}',
+        b'{"version": 1, "steps": "all"}',
+    ],
+)
+def test_a_damaged_or_planted_journal_is_refused_and_not_carried_out(
+    spec: Path, tmp_path: Path, journal: bytes
+) -> None:
+    assert _render(spec)[0] == 0
+    (tmp_path / "outside.txt").write_text("keep\n")
+    staging = spec / "build" / TRANSACTION_DIR
+    for part in ("", "files", "tree", "old"):
+        (staging / part).mkdir(exist_ok=True)
+    (staging / "journal").write_bytes(journal)
+    before = _tree(tmp_path)
+    for command in ((), ("--check",)):
+        code, output = _render(spec, *command)
+        assert code == 1
+        assert f"{staging / 'journal'}: damaged; move {staging}" in output, output
+        assert "internal error" not in output
+    assert _tree(tmp_path) == before
