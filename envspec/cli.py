@@ -89,6 +89,15 @@ spec_option = click.option(
 )
 
 
+out_option = click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="ENVSPEC_OUT",
+    help="Output folder (default: ENVSPEC_OUT, [tool.envspec] out in pyproject.toml, "
+    "or build/ beside envspec.yaml).",
+)
+
+
 def format_option(*formats: str) -> Callable[[F], F]:
     """``--format``, the same option on every command that has one: ``text`` first, ``json``
     always there and stable, also when the command fails (``{"error": ...}`` on stdout)."""
@@ -244,12 +253,7 @@ def validate(
     multiple=True,
     help="Only these targets (`envspec targets` lists them); repeatable.",
 )
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, file_okay=False),
-    envvar="ENVSPEC_OUT",
-    help="Output folder (default: build/ beside envspec.yaml).",
-)
+@out_option
 @click.option(
     "--check", is_flag=True, help="Write nothing; exit 1 when any generated file would change."
 )
@@ -300,7 +304,7 @@ def render(
             environments=environments,
             all=all_,
             targets=targets,
-            out=out if out is not None else context.ensure_object(_Context).default("out"),
+            out=_out(context, out),
             check=check,
             force=force,
         )
@@ -497,7 +501,7 @@ def _assignments(values: tuple[str, ...]) -> dict[str, str]:
 
 
 def _after_edit(
-    context: click.Context, spec: Path | None, changed: list[Path], render: bool
+    context: click.Context, spec: Path | None, changed: list[Path], render: bool, out: Path | None
 ) -> None:
     from envspec import incremental
     from envspec.loader import display_path
@@ -505,8 +509,17 @@ def _after_edit(
     for path in changed:
         click.echo(f"edited {display_path(path)}")
     if render:
-        result = incremental.render(_spec(context, spec), incremental.RenderOptions(all=True))
-        _report_render(result)
+        options = incremental.RenderOptions(all=True, out=_out(context, out))
+        _report_render(incremental.render(_spec(context, spec), options))
+
+
+def _out(context: click.Context, out: Path | None) -> Path | None:
+    return out if out is not None else context.ensure_object(_Context).default("out")
+
+
+def _out_needs_render(render: bool, out: Path | None) -> None:
+    if out is not None and not render:
+        raise click.UsageError("--out is where --render writes: give --render too")
 
 
 @var.command("add")
@@ -534,6 +547,7 @@ def _after_edit(
     help="Service that receives it (when it lists its variables).",
 )
 @click.option("--render", "render_", is_flag=True, help="Render every environment afterwards.")
+@out_option
 @click.pass_context
 def var_add(
     context: click.Context,
@@ -546,6 +560,7 @@ def var_add(
     values: tuple[str, ...],
     services: tuple[str, ...],
     render_: bool,
+    out: Path | None,
 ) -> None:
     """Add variable NAME to envspec.yaml and set it in overlays.
 
@@ -554,6 +569,7 @@ def var_add(
       envspec var add STRIPE_WEBHOOK_SECRET --secret --service backend \\
         --set dev=whsec_dev --set prod=vault://shop/prod/stripe#webhook --render
     """
+    _out_needs_render(render_, out)
     with _boundary():
         from envspec import edit, incremental
 
@@ -561,7 +577,7 @@ def var_add(
             name, type_, default, secret, description, _assignments(values), services
         )
         changed = edit.add_variable(incremental.spec_root(_spec(context, spec)), change)
-        _after_edit(context, spec, changed, render_)
+        _after_edit(context, spec, changed, render_, out)
 
 
 @var.command("set")
@@ -569,9 +585,15 @@ def var_add(
 @click.argument("values", nargs=-1, required=True, metavar="ENV=VALUE...")
 @spec_option
 @click.option("--render", "render_", is_flag=True, help="Render every environment afterwards.")
+@out_option
 @click.pass_context
 def var_set(
-    context: click.Context, name: str, values: tuple[str, ...], spec: Path | None, render_: bool
+    context: click.Context,
+    name: str,
+    values: tuple[str, ...],
+    spec: Path | None,
+    render_: bool,
+    out: Path | None,
 ) -> None:
     """Set variable NAME in one or more environments' overlays.
 
@@ -579,32 +601,37 @@ def var_set(
     Example:
       envspec var set LOG_LEVEL prod=WARNING staging=INFO
     """
+    _out_needs_render(render_, out)
     with _boundary():
         from envspec import edit, incremental
 
         changed = edit.set_variable(
             incremental.spec_root(_spec(context, spec)), name, _assignments(values)
         )
-        _after_edit(context, spec, changed, render_)
+        _after_edit(context, spec, changed, render_, out)
 
 
 @var.command("rm")
 @click.argument("name", shell_complete=_complete_variable)
 @spec_option
 @click.option("--render", "render_", is_flag=True, help="Render every environment afterwards.")
+@out_option
 @click.pass_context
-def var_rm(context: click.Context, name: str, spec: Path | None, render_: bool) -> None:
+def var_rm(
+    context: click.Context, name: str, spec: Path | None, render_: bool, out: Path | None
+) -> None:
     """Remove variable NAME from the base, every overlay and every service's list.
 
     \b
     Example:
       envspec var rm LEGACY_FLAG --render
     """
+    _out_needs_render(render_, out)
     with _boundary():
         from envspec import edit, incremental
 
         changed = edit.remove_variable(incremental.spec_root(_spec(context, spec)), name)
-        _after_edit(context, spec, changed, render_)
+        _after_edit(context, spec, changed, render_, out)
 
 
 @cli.command()

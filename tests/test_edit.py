@@ -145,3 +145,46 @@ def test_edit_of_a_broken_spec_reports_its_problems(shop: Path) -> None:
     )
     assert "internal error" not in result.output
     assert _texts(shop) == before
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["var", "add", "NEW_FLAG", "--default", "on"],
+        ["var", "set", "LOG_LEVEL", "dev=WARNING"],
+        ["var", "rm", "SENTRY_DSN"],
+    ],
+    ids=["add", "set", "rm"],
+)
+def test_edits_render_where_out_says(
+    shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    out = tmp_path / "elsewhere"
+    result = run(*command, "--render", "--out", str(out), "--spec", str(shop))
+    assert result.exit_code == 0, result.output
+    assert not (shop / "build").exists(), "nothing in the default folder"
+    assert (out / ".envspec-lock.json").is_file()
+    development = python_dotenv(out / "development" / ".env.development")
+    expected = {
+        "add": ("NEW_FLAG", "on"),
+        "set": ("LOG_LEVEL", "WARNING"),
+        "rm": ("SENTRY_DSN", None),
+    }
+    name, value = expected[command[1]]
+    assert development.get(name) == value
+    from_environment = tmp_path / "from-environment"
+    monkeypatch.setenv("ENVSPEC_OUT", str(from_environment))
+    result = run("var", "set", "LOG_LEVEL", "dev=INFO", "--render", "--spec", str(shop))
+    assert result.exit_code == 0, result.output
+    assert (from_environment / ".envspec-lock.json").is_file()
+    assert not (shop / "build").exists()
+
+
+def test_out_without_render_is_a_usage_error(shop: Path, tmp_path: Path) -> None:
+    before = _texts(shop)
+    result = run(
+        "var", "set", "LOG_LEVEL", "dev=DEBUG", "--out", str(tmp_path / "x"), "--spec", str(shop)
+    )
+    assert result.exit_code == 2
+    assert "--out is where --render writes" in result.output
+    assert _texts(shop) == before
