@@ -383,7 +383,16 @@ class Rule(Model):
         return pattern
 
 
+def _list_default_only_for_lists(schema: dict[str, Any]) -> None:
+    """For editors: a list as the default of a variable whose type is not ``list`` is refused."""
+    schema["if"] = {"properties": {"type": {"const": "list"}}, "required": ["type"]}
+    schema["then"] = {}
+    schema["else"] = {"properties": {"default": {"not": {"type": "array"}}}}
+
+
 class Variable(Model):
+    model_config = ConfigDict(json_schema_extra=_list_default_only_for_lists)
+
     type: VariableType = "str"
     default: VariableValueField | None = None
     required: bool | None = None
