@@ -1,7 +1,8 @@
 """Crash-safe writes: a file replaced whole or not at all, and signals held off meanwhile.
 
-:func:`write_atomic` is the one way envspec replaces a single file (``init``, ``var``, the cache,
-the writer's journal); the writer's transaction (:mod:`envspec.writer`) builds on the same pieces
+:func:`write_atomic` (:func:`write_atomic_in` for a folder held open) is the one way envspec
+replaces a single file (``init``, ``var``, the cache, the writer's journal); the writer's
+transaction (:mod:`envspec.writer`) builds on the same pieces
 for many files at once.
 """
 
@@ -76,29 +77,46 @@ def create_exclusive(folder: int, prefix: str, data: bytes, mode: int, *, durabl
 
 def write_atomic(path: Path, data: bytes, mode: int | None = None, *, durable: bool = True) -> None:
     """Replace ``path`` with ``data``: a reader, or the machine after a crash, finds the old
-    file or the new one, never a mix. The data goes to a temporary file created exclusively next
-    to ``path``, flushed to disk, and renamed over ``path``; then the folder is flushed so the
-    rename lasts too. ``durable=False`` skips both flushes (a cache, which checks what it reads
-    back). ``mode``: the new file's permissions, by default those of the file it replaces (new
-    files: 0o666 less the umask)."""
+    file or the new one, never a mix (see :func:`write_atomic_in`)."""
     folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        if mode is None:
-            try:
-                mode = stat.S_IMODE(os.stat(path.name, dir_fd=folder).st_mode)
-            except FileNotFoundError:
-                mode = 0o666
-        temporary = create_exclusive(folder, f".{path.name}", data, mode, durable=durable)
-        try:
-            os.rename(temporary, path.name, src_dir_fd=folder, dst_dir_fd=folder)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary, dir_fd=folder)
-            raise
-        if durable:
-            os.fsync(folder)
+        write_atomic_in(folder, path.name, data, mode, durable=durable)
     finally:
         os.close(folder)
+
+
+def write_atomic_in(
+    folder: int,
+    name: str,
+    data: bytes,
+    mode: int | None = None,
+    *,
+    durable: bool = True,
+    before: Callable[[str], None] = lambda _: None,
+) -> None:
+    """Replace ``name`` in the folder open as ``folder`` with ``data``. The data goes to a
+    temporary file created exclusively next to it, flushed to disk, and renamed over ``name``;
+    then the folder is flushed so the rename lasts too. ``durable=False`` skips both flushes (a
+    cache, which checks what it reads back). ``mode``: the new file's permissions, by default
+    those of the file it replaces (new files: 0o666 less the umask). ``before`` is told of each
+    step that changes the disk before it is taken (the writer's fault injector counts them)."""
+    if mode is None:
+        try:
+            mode = stat.S_IMODE(os.stat(name, dir_fd=folder).st_mode)
+        except FileNotFoundError:
+            mode = 0o666
+    before(f"write {name}")
+    temporary = create_exclusive(folder, f".{name}", data, mode, durable=durable)
+    try:
+        before(f"rename {name}")
+        os.rename(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary, dir_fd=folder)
+        raise
+    if durable:
+        before(f"fsync the folder of {name}")
+        os.fsync(folder)
 
 
 def sync_filesystem(descriptor: int) -> None:

@@ -38,7 +38,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypedDict
 
-from envspec.atomic import create_new, deferred_signals, note_change, sync_filesystem
+from envspec.atomic import (
+    create_new,
+    deferred_signals,
+    note_change,
+    sync_filesystem,
+    write_atomic_in,
+)
 from envspec.errors import OutputError, Problem
 
 LOCK_FILE = ".envspec-lock.json"
@@ -653,12 +659,7 @@ class _Staging:
 
     def write_journal(self, steps: list[Step]) -> None:
         data = json.dumps({"version": 1, "steps": steps}).encode()
-        _step("write journal")
-        create_new(self.descriptor, "journal.new", data, 0o600, durable=True)
-        _step("rename journal")
-        os.rename("journal.new", "journal", src_dir_fd=self.descriptor, dst_dir_fd=self.descriptor)
-        _step("fsync staging")
-        os.fsync(self.descriptor)
+        write_atomic_in(self.descriptor, "journal", data, 0o600, before=_step)
 
     def mark_abort(self) -> None:
         _step("write abort")

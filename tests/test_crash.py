@@ -109,7 +109,7 @@ def _rendered_again(spec: Path, scenario: Scenario) -> None:
 
 def test_the_fault_injector_reaches_every_kind_of_step(scenario: Scenario) -> None:
     kinds = set(scenario.steps)
-    expected = {"stage", "syncfs", "write journal", "rename journal", "fsync staging"}
+    expected = {"stage", "syncfs", "write journal", "rename journal", "fsync the folder of journal"}
     expected |= {"link backup", "rename", "rename folder", "rename to old", "rmdir"}
     expected |= {"fsync folder", "unlink journal", "remove staging"}
     assert expected <= kinds, kinds
