@@ -40,6 +40,8 @@ WORKLOAD_TEMPLATES = {
     "Job": ("spec", "template"),
     "CronJob": ("spec", "jobTemplate", "spec", "template"),
 }
+RUNNING = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
+"""Kinds whose pods are compared with them: each pod's images and pulled digests."""
 RUN_ONCE = frozenset({"Job"})
 """Kinds whose objects may be gone once they ran (a hook's Job): their absence is not drift."""
 KUBECTL_TIMEOUT = 60
@@ -185,10 +187,14 @@ def fetch(expected: list[Object], namespace: str, context: str | None) -> list[O
             "kubectl is not on PATH: install it, or pass the live objects with "
             "--from FILE (the output of kubectl get ... -o json)"
         )
-    kinds = sorted({_resource(o) for o in expected if o["kind"] != "Namespace"})
+    kinds = {_resource(o) for o in expected if o["kind"] != "Namespace"}
+    if any(o["kind"] in RUNNING for o in expected):
+        kinds.add("pod")
     command = [kubectl, *(["--context", context] if context else []), "get"]
     timeout = f"--request-timeout={KUBECTL_TIMEOUT // 2}s"
-    listed = _kubectl([*command, ",".join(kinds), "--namespace", namespace, "-o", "json", timeout])
+    listed = _kubectl(
+        [*command, ",".join(sorted(kinds)), "--namespace", namespace, "-o", "json", timeout]
+    )
     objects = live_objects(listed, "kubectl get")
     own = _kubectl([*command, "namespace", namespace, "-o", "json", "--ignore-not-found", timeout])
     return objects + (live_objects(own, "kubectl get") if own.strip() else [])
@@ -229,7 +235,38 @@ def compare(expected: list[Object], live: list[Object]) -> list[Drift]:
                 drift.append(Drift(kind, name, "object", PRESENT, ABSENT))
             continue
         drift += [Drift(kind, name, f, e, h) for f, e, h in _fields(kind, want, have)]
+    pods = sorted((o for o in live if o["kind"] == "Pod"), key=_key)
+    for want in expected:
+        if want["kind"] in RUNNING:
+            for pod in _selected(want, pods):
+                name = pod["metadata"]["name"]
+                drift += [Drift("Pod", name, f, e, h) for f, e, h in _running(want, pod)]
     return drift
+
+
+def _selected(workload: Object, pods: list[Object]) -> Iterator[Object]:
+    """The pods a workload's selector picks, in its namespace."""
+    namespace = workload["metadata"].get("namespace")
+    wanted = (_get(workload, "spec", "selector", "matchLabels") or {}).items()
+    for pod in pods:
+        labels = pod["metadata"].get("labels") or {}
+        if pod["metadata"].get("namespace") == namespace and wanted <= labels.items():
+            yield pod
+
+
+def _running(workload: Object, pod: Object) -> Iterator[FieldDrift]:
+    """What a pod runs: each container's image and, for an image pinned by digest, the digest
+    its container runtime pulled."""
+    want = {c["name"]: c for c in _get(workload, "spec", "template", "spec", "containers") or []}
+    have = {c.get("name"): c for c in _get(pod, "spec", "containers") or []}
+    statuses = {c.get("name"): c for c in _get(pod, "status", "containerStatuses") or []}
+    for name, container in want.items():
+        image = container.get("image")
+        yield from _same(f"containers[{name}].image", image, (have.get(name) or {}).get("image"))
+        digest = str(image).rpartition("@")[2] if "@" in str(image) else None
+        pulled = (statuses.get(name) or {}).get("imageID")
+        if digest is not None and pulled:
+            yield from _same(f"containers[{name}].imageID", digest, str(pulled).rpartition("@")[2])
 
 
 def _key(document: Object) -> Key:

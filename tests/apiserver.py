@@ -38,7 +38,7 @@ def served(document: dict[str, Any]) -> dict[str, Any]:
             "time": CREATED,
         }
     ]
-    if kind in {"Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Job"}:
+    if kind in {"Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Job", "Pod"}:
         metadata["generation"] = 1
     SERVED.get(kind, lambda _: None)(live)
     return live
@@ -188,6 +188,7 @@ SERVED = {
     "PersistentVolumeClaim": _claim,
     "Deployment": _deployment,
     "Job": _job,
+    "Pod": lambda live: _pod_spec(live["spec"]),
     "HorizontalPodAutoscaler": _autoscaler,
     "PodDisruptionBudget": _disruption_budget,
     "ExternalSecret": _external_secret,
@@ -251,3 +252,81 @@ def unmanaged(namespace: str) -> list[dict[str, Any]]:
             }
         ),
     ]
+
+
+def pods_of(
+    deployment: dict[str, Any], count: int, pulled: str | None = None
+) -> list[dict[str, Any]]:
+    """The pods a served Deployment's ReplicaSet runs: its template, named and labelled by the
+    template's hash, defaulted and scheduled, with the digest each container's image was pulled
+    at (``pulled``, or one made from the image's name)."""
+    template = deployment["spec"]["template"]
+    template_hash = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+    name = deployment["metadata"]["name"]
+    namespace = deployment["metadata"]["namespace"]
+    pods = []
+    for index in range(count):
+        suffix = hashlib.sha256(f"{name}{index}".encode()).hexdigest()[:5]
+        spec = copy.deepcopy(template["spec"])
+        spec.update(
+            nodeName="node-1",
+            serviceAccountName="default",
+            enableServiceLinks=True,
+            preemptionPolicy="PreemptLowerPriority",
+            priority=0,
+        )
+        spec.setdefault("volumes", []).append(
+            {"name": f"kube-api-access-{suffix}", "projected": {"defaultMode": 420, "sources": []}}
+        )
+        statuses = []
+        for container in spec["containers"]:
+            container.setdefault("volumeMounts", []).append(
+                {
+                    "name": f"kube-api-access-{suffix}",
+                    "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+                    "readOnly": True,
+                }
+            )
+            image = container["image"]
+            repository = image.partition("@")[0].rpartition(":")[0] or image
+            digest = pulled or "sha256:" + hashlib.sha256(image.encode()).hexdigest()
+            statuses.append(
+                {
+                    "name": container["name"],
+                    "image": image,
+                    "imageID": f"{repository}@{digest}",
+                    "ready": True,
+                    "restartCount": 0,
+                    "started": True,
+                    "state": {"running": {"startedAt": CREATED}},
+                }
+            )
+        labels = {**template["metadata"]["labels"], "pod-template-hash": template_hash}
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"{name}-{template_hash}-{suffix}",
+                "namespace": namespace,
+                "labels": labels,
+                "annotations": dict(template["metadata"].get("annotations", {})),
+                "ownerReferences": [
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "ReplicaSet",
+                        "name": f"{name}-{template_hash}",
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": spec,
+        }
+        live = served(pod)
+        live["status"] = {
+            "phase": "Running",
+            "podIP": f"10.244.0.{index + 10}",
+            "containerStatuses": statuses,
+        }
+        pods.append(live)
+    return pods

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from envspec import api
 from envspec.cli import _Context, cli
-from tests.apiserver import as_list, made_secret, served, unmanaged
+from tests.apiserver import as_list, made_secret, pods_of, served, unmanaged
 from tests.helpers import REPO, run
 from tests.readers import _yaml12
 
@@ -53,12 +53,23 @@ def planted(key: str) -> str:
 
 
 def deployed(spec: Path, environment: str) -> Live:
-    """The environment as a cluster holds it after ``kubectl apply``, its Secrets filled in."""
+    """The environment as a cluster holds it after ``kubectl apply``, its Secrets filled in and
+    its Deployments' pods running."""
     live = []
-    for document in rendered(spec, environment):
+    documents = rendered(spec, environment)
+    for document in documents:
         if document["kind"] == "Secret":
             document["stringData"] = {key: planted(key) for key in document["stringData"]}
         live.append(served(document))
+        if document["kind"] == "Deployment":
+            scaler = [
+                d
+                for d in documents
+                if d["kind"] == "HorizontalPodAutoscaler"
+                and d["spec"]["scaleTargetRef"]["name"] == document["metadata"]["name"]
+            ]
+            count = scaler[0]["spec"]["minReplicas"] if scaler else document["spec"]["replicas"]
+            live += pods_of(live[-1], count)
         if document["kind"] == "ExternalSecret":
             keys = [entry["secretKey"] for entry in document["spec"]["data"]]
             live.append(made_secret(document, {key: planted(key) for key in keys}))
@@ -478,3 +489,20 @@ def test_unreachable_cluster_and_context(spec: Path, tmp_path: Path) -> None:
         assert result.stderr.startswith("envspec: kubectl get failed: ")
         assert f"127.0.0.1:{port}" in result.stderr and "refused" in result.stderr
         assert "not-a-real-token" not in result.stderr
+
+
+def test_a_pod_still_running_an_old_image(spec: Path, tmp_path: Path) -> None:
+    live = deployed(spec, "staging")
+    old = copy.deepcopy(find(live, "Deployment", "worker"))
+    old["spec"]["template"]["spec"]["containers"][0]["image"] = f"{IMAGE}:2.13.9"
+    (stale,) = pods_of(old, 1)
+    other = copy.deepcopy(stale)  # another application's pod, with labels of its own
+    other["metadata"]["name"] = "other-app-5d8f9c7b6d-x2x9q"
+    other["metadata"]["labels"] = {"app": "other"}
+    live += [stale, other]
+    result = verify(spec, live, tmp_path, "staging")
+    assert result.stdout == (
+        f"Pod/{stale['metadata']['name']}: containers[worker].image: "
+        f'expected "{IMAGE}:2.14.0", found "{IMAGE}:2.13.9"\n'
+    )
+    assert result.exit_code == 1
