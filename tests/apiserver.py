@@ -149,6 +149,10 @@ def _deployment(live: dict[str, Any]) -> None:
 
 def _job(live: dict[str, Any]) -> None:
     spec = live["spec"]
+    controller = {"batch.kubernetes.io/controller-uid": live["metadata"]["uid"]}
+    spec.setdefault("selector", {"matchLabels": controller})
+    template_labels = spec["template"].setdefault("metadata", {}).setdefault("labels", {})
+    template_labels.update(controller, **{"batch.kubernetes.io/job-name": live["metadata"]["name"]})
     spec.setdefault("backoffLimit", 6)
     spec.setdefault("completions", 1)
     spec.setdefault("parallelism", 1)
@@ -259,7 +263,7 @@ def pods_of(
 ) -> list[dict[str, Any]]:
     """The pods a served Deployment's ReplicaSet runs: its template, named and labelled by the
     template's hash, defaulted and scheduled, with the digest each container's image was pulled
-    at (``pulled``, or one made from the image's name)."""
+    at (``pulled``, else the image's own digest, else one made from its name)."""
     template = deployment["spec"]["template"]
     template_hash = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
     name = deployment["metadata"]["name"]
@@ -289,7 +293,8 @@ def pods_of(
             )
             image = container["image"]
             repository = image.partition("@")[0].rpartition(":")[0] or image
-            digest = pulled or "sha256:" + hashlib.sha256(image.encode()).hexdigest()
+            pinned = image.rpartition("@")[2] if "@" in image else None
+            digest = pulled or pinned or "sha256:" + hashlib.sha256(image.encode()).hexdigest()
             statuses.append(
                 {
                     "name": container["name"],

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from envspec import api
 from envspec.cli import _Context, cli
 from tests.apiserver import as_list, made_secret, pods_of, served, unmanaged
-from tests.helpers import REPO, run
+from tests.helpers import REPO, minimal, run, write_spec
 from tests.readers import _yaml12
 
 DIGEST = "sha256:" + "4f" * 32
@@ -506,3 +506,134 @@ def test_a_pod_still_running_an_old_image(spec: Path, tmp_path: Path) -> None:
         f'expected "{IMAGE}:2.14.0", found "{IMAGE}:2.13.9"\n'
     )
     assert result.exit_code == 1
+
+
+PINNED = "example/web:1.0.0@sha256:" + "1" * 64
+WORKLOAD_SPEC = minimal(
+    services={
+        "web": {
+            "image": "example/web",
+            "version": "1.0.0",
+            "digest": "sha256:" + "1" * 64,
+            "user": "1000:1000",
+            "shutdown": {"grace": 45, "pre_stop": 5},
+            "replicas": 2,
+            "ports": [8000],
+        }
+    },
+    tasks={"migrate": {"service": "web", "command": ["migrate"], "when": "before-deploy"}},
+)
+
+
+@pytest.fixture(scope="module")
+def workload(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A restricted, pinned service with a shutdown pause, a disruption budget and a task."""
+    return write_spec(tmp_path_factory.mktemp("workload"), WORKLOAD_SPEC)
+
+
+def _web(change: Callable[[dict[str, Any], dict[str, Any]], None]) -> Callable[[Live], None]:
+    """A change to the web Deployment's pod spec and container."""
+
+    def apply(live: Live) -> None:
+        pod = find(live, "Deployment", "web")["spec"]["template"]["spec"]
+        change(pod, pod["containers"][0])
+
+    return apply
+
+
+def _pulled(digest: str) -> Callable[[Live], None]:
+    """The web pods' runtime pulled the image at ``digest``."""
+
+    def change(live: Live) -> None:
+        for pod in (o for o in live if o["kind"] == "Pod"):
+            status = pod["status"]["containerStatuses"][0]
+            status["imageID"] = "docker.io/example/web@" + digest
+
+    return change
+
+
+def _task_image(live: Live) -> None:
+    job = next(o for o in live if o["kind"] == "Job")
+    job["spec"]["template"]["spec"]["containers"][0]["image"] = "example/web:0.9.0"
+
+
+WORKLOAD_CASES: list[tuple[Callable[[Live], None], str]] = [
+    (lambda live: None, ""),
+    (lambda live: live.remove(next(o for o in live if o["kind"] == "Job")), ""),
+    (
+        _web(lambda pod, c: c.update(image="example/web:1.0.0@sha256:" + "2" * 64)),
+        f'Deployment/web: containers[web].image: expected "{PINNED}", '
+        f'found "example/web:1.0.0@sha256:{"2" * 64}"',
+    ),
+    (
+        _web(lambda pod, c: pod.update(terminationGracePeriodSeconds=30)),
+        "Deployment/web: terminationGracePeriodSeconds: expected 50, found 30",
+    ),
+    (
+        _web(lambda pod, c: c.pop("lifecycle")),
+        "Deployment/web: containers[web].lifecycle.preStop.sleep.seconds: expected 5, found absent",
+    ),
+    (
+        _web(lambda pod, c: c["securityContext"].update(allowPrivilegeEscalation=True)),
+        "Deployment/web: containers[web].securityContext.allowPrivilegeEscalation: "
+        "expected false, found true",
+    ),
+    (
+        _web(lambda pod, c: c["securityContext"].pop("capabilities")),
+        'Deployment/web: containers[web].securityContext.capabilities.drop: expected ["ALL"], '
+        "found absent",
+    ),
+    (
+        _web(lambda pod, c: pod["securityContext"].pop("runAsNonRoot")),
+        "Deployment/web: securityContext.runAsNonRoot: expected true, found absent",
+    ),
+    (
+        _web(lambda pod, c: pod["securityContext"]["seccompProfile"].update(type="Unconfined")),
+        'Deployment/web: securityContext.seccompProfile.type: expected "RuntimeDefault", '
+        'found "Unconfined"',
+    ),
+    (
+        _object(
+            "Namespace",
+            "demo-production",
+            lambda o: o["metadata"]["labels"].update(
+                {"pod-security.kubernetes.io/enforce": "baseline"}
+            ),
+        ),
+        "Namespace/demo-production: labels.pod-security.kubernetes.io/enforce: "
+        'expected "restricted", found "baseline"',
+    ),
+    (
+        _object("PodDisruptionBudget", "web", lambda o: o["spec"].update(maxUnavailable=0)),
+        "PodDisruptionBudget/web: maxUnavailable: expected 1, found 0",
+    ),
+    (
+        _pulled("sha256:" + "3" * 64),
+        "Pod/{pod}: containers[web].imageID: "
+        f'expected "sha256:{"1" * 64}", found "sha256:{"3" * 64}"',
+    ),
+    (_pulled("sha256:" + "1" * 64), ""),
+    (
+        _task_image,
+        f'Job/{{job}}: containers[migrate].image: expected "{PINNED}", found "example/web:0.9.0"',
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "line"), WORKLOAD_CASES)
+def test_workload_settings_drift(
+    workload: Path, tmp_path: Path, change: Callable[[Live], None], line: str
+) -> None:
+    live = deployed(workload, "production")
+    job = next(o for o in live if o["kind"] == "Job")["metadata"]["name"]
+    pods = [o["metadata"]["name"] for o in live if o["kind"] == "Pod"]
+    assert len(pods) == 2
+    change(live)
+    result = verify(workload, live, tmp_path, "production")
+    lines = (
+        [line.format(job=job, pod=pod) for pod in pods]
+        if "{pod}" in line
+        else [line.format(job=job)]
+    )
+    assert result.stdout == "".join(f"{text}\n" for text in lines if text)
+    assert result.exit_code == (1 if line else 0)
