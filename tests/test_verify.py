@@ -452,6 +452,20 @@ def test_without_kubectl_on_path(spec: Path, tmp_path: Path) -> None:
     )
 
 
+def test_errors_in_json_are_json(spec: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    result = _console(
+        {"PATH": str(empty), "HOME": str(tmp_path)},
+        *("verify", "--env", "prod", "--spec", str(spec), "--format", "json"),
+    )
+    assert result.returncode == 1
+    assert json.loads(result.stdout) == {
+        "error": "kubectl is not on PATH: install it, or pass the live objects with --from FILE "
+        "(the output of kubectl get ... -o json)"
+    }
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
