@@ -154,7 +154,8 @@ def validate(checked: Checked, environments: Sequence[str] = ()) -> tuple[Projec
     assert rendering.project is not None
     if environments:
         return rendering.project, []  # a declaration may be about an environment not checked
-    return rendering.project, stale_declarations(rendering.project, found[0])
+    project = rendering.project
+    return project, [*stale_declarations(project, found[0]), *below_target(project, found[0])]
 
 
 def stale_declarations(
@@ -180,6 +181,32 @@ def stale_declarations(
                     )
                 )
     return warnings
+
+
+def below_target(
+    project: Project,
+    differences: list[tuple[ResolvedEnvironment, ResolvedEnvironment, list[parity.Difference]]],
+) -> list[Problem]:
+    """A warning when the parity score is below the spec's ``parity.target``."""
+    policy = project.bundle.base.parity
+    if policy.target is None:
+        return []
+    found = [d for _, _, pair in differences for d in pair]
+    score = parity.matrix_of(project.environments, policy, found).score
+    if score >= policy.target:
+        return []
+    position = project.sources.base.value(("parity", "target"))
+    return [
+        Problem(
+            position.file,
+            position.line,
+            position.column,
+            "parity.target",
+            f"the parity score is {score}%, below the target {policy.target:g}%; "
+            "envspec parity shows what each row costs",
+            "warning",
+        )
+    ]
 
 
 @dataclass(frozen=True)

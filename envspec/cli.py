@@ -385,13 +385,12 @@ def diff_command(
 def parity_command(
     context: click.Context, spec: Path | None, output_format: str, min_score: float | None
 ) -> None:
-    """The parity matrix of every environment and its score: the percentage of components
-    (each service's image:version and orchestration, each variable's source) that are the same
-    everywhere.
+    """The parity matrix of every environment: a row per service, orchestration, variables,
+    secrets and each of parity.components, a score per row, and the overall score (the mean).
 
     \b
     Example:
-      envspec parity --min-score 30 --format markdown
+      envspec parity --min-score 95 --format markdown
     """
     with _boundary(output_format):
         from envspec import api, report

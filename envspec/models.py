@@ -144,19 +144,37 @@ VariableValueField = Annotated[
 
 
 class SecretsConfig(Model):
-    """How secret variables reach Kubernetes in one environment."""
+    """How secret variables reach Kubernetes in one environment.
+
+    ``provider: fake`` (local environments only) makes envspec render the store itself: a
+    SecretStore of the external-secrets ``fake`` provider holding the environment's literals."""
 
     mode: Literal["skeleton", "external-secrets"] = "skeleton"
     store: DnsLabel | None = None
     kind: Literal["SecretStore", "ClusterSecretStore"] = "ClusterSecretStore"
+    provider: Literal["fake"] | None = None
     refresh_interval: Annotated[str, StringConstraints(pattern=r"^([0-9]+(ns|us|ms|s|m|h))+$")] = (
         "1h"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fake_store_is_namespaced(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("provider") == "fake" and "kind" not in data:
+            return {**data, "kind": "SecretStore"}
+        return data
 
     @model_validator(mode="after")
     def _store_for_external_secrets(self) -> SecretsConfig:
         if self.mode == "external-secrets" and self.store is None:
             raise ValueError("mode external-secrets needs 'store': the SecretStore to read from")
+        if self.provider is not None and self.mode != "external-secrets":
+            raise ValueError("'provider' belongs to mode external-secrets")
+        if self.provider == "fake" and self.kind != "SecretStore":
+            raise ValueError(
+                "the fake provider's store is rendered as a SecretStore in the environment's "
+                "namespace; leave out 'kind'"
+            )
         return self
 
 
@@ -419,9 +437,46 @@ class Variable(Model):
         return self.required if self.required is not None else self.default is None
 
 
+Score = Annotated[int, Field(ge=0, le=100)]
+
+
+class ParityScores(Model):
+    """What a difference costs its row of the parity matrix (a row without one scores 100)."""
+
+    external: Score = 95
+    """A service managed outside (``external``) in some environments, at the same version."""
+    orchestration: Score = 60
+    """Workloads run by compose in some environments and by Kubernetes in others."""
+    optional: Score = 90
+    """An optional variable (``required: false``) left unset in some environments."""
+    secrets: Score = 70
+    """Secrets reach the application by different mechanisms (literal, shell, Secret, ...)."""
+    declared: Score = 50
+    """A declared difference (or a service limited by ``environments:``) without its own score."""
+    secrets_kubernetes: Score = 90
+    """Secrets are Kubernetes Secrets everywhere, but skeletons and ExternalSecrets are mixed."""
+
+
+class Component(Model):
+    """A row of the parity matrix that envspec cannot see (TLS, storage, logging, ...): each
+    environment's text, and the score the team gives it."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, str] = Field(init=False)
+
+    score: Score | None = None
+    reason: str = ""
+
+    @property
+    def cells(self) -> dict[str, str]:
+        """Each described environment's text."""
+        return dict(self.__pydantic_extra__)
+
+
 class ParityPolicy(Model):
     """Which attributes must be identical in every environment unless a difference is declared,
-    and whether non-local environments must pin their images by digest."""
+    and whether non-local environments must pin their images by digest, and how the parity matrix
+    scores what differs."""
 
     images: bool = True
     versions: bool = True
@@ -431,6 +486,9 @@ class ParityPolicy(Model):
     shutdown: bool = True
     security: bool = True
     digests: Literal["optional", "required"] = "optional"
+    scores: ParityScores = ParityScores()
+    components: dict[DnsLabel, Component] = {}
+    target: Annotated[float, Field(ge=0, le=100)] | None = None
 
 
 class Task(Model):
@@ -446,6 +504,7 @@ class Difference(Model):
     path: Annotated[str, StringConstraints(min_length=1)]
     reason: Annotated[str, StringConstraints(min_length=1)]
     environments: tuple[str, ...] | None = None
+    score: Score | None = None
 
 
 class Overlay(Model):

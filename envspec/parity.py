@@ -1,4 +1,5 @@
-"""Differences between resolved environments, judged against the spec's parity policy.
+"""Differences between resolved environments, judged against the spec's parity policy, and the
+parity matrix that scores them.
 
 Each difference is ``expected`` (an attribute allowed to vary: replicas, resources, values of
 ordinary variables, secret sources), ``declared`` (a pinned attribute whose difference an overlay
@@ -8,18 +9,20 @@ with no declaration: ``validate`` and ``diff`` fail). Secret values are never sh
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from itertools import combinations
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from envspec import targets
 from envspec.errors import Problem
-from envspec.models import Autoscale, ParityPolicy
+from envspec.models import Autoscale, ParityPolicy, ParityScores
 from envspec.resolve import ResolvedEnvironment, ResolvedService, ResolvedVariable, SourceMaps
-from envspec.secrets import MASK
+from envspec.secrets import MASK, STORE_BACKENDS
 
 Status = Literal["expected", "declared", "undeclared"]
+Verdict = Literal["same", "expected", "declared", "undeclared"]
 ABSENT = "<absent>"
 
 
@@ -30,6 +33,9 @@ class Difference:
     right: str
     status: Status
     reason: str = ""
+    score: int | None = None
+    """What the difference costs its row of the parity matrix: the most the row can score. None
+    for differences the matrix does not count (replicas, resources, values, secret sources)."""
 
     def as_dict(self) -> dict[str, str]:
         return {
@@ -52,7 +58,7 @@ def diff(
     the cost on large specs."""
     found = list(_service_differences(a, b, policy))
     found += _variable_differences(a, b, policy, _judged_names(a, b, policy) if judged else None)
-    return [_judge(difference, a, b) for difference in found]
+    return [_judge(difference, a, b, policy.scores) for difference in found]
 
 
 def all_differences(
@@ -80,6 +86,7 @@ def check(
 def _service_differences(
     a: ResolvedEnvironment, b: ResolvedEnvironment, policy: ParityPolicy
 ) -> Iterator[Difference]:
+    scores = policy.scores
     left = {service.name: service for service in a.services}
     right = {service.name: service for service in b.services}
     for name in sorted(left.keys() | right.keys()):
@@ -91,23 +98,30 @@ def _service_differences(
             if present.spec.environments is not None:
                 only = ", ".join(present.spec.environments)
                 yield Difference(
-                    path, _presence(one), _presence(other), "declared", f"only in {only}"
+                    path,
+                    _presence(one),
+                    _presence(other),
+                    "declared",
+                    f"only in {only}",
+                    scores.declared,
                 )
             else:
-                status: Status = "undeclared" if policy.services else "expected"
-                yield Difference(path, _presence(one), _presence(other), status)
+                yield _pinned(path, _presence(one), _presence(other), policy.services, scores)
             continue
         pinned = {"image": policy.images, "version": policy.versions}
         for field, is_pinned in pinned.items():
             x, y = getattr(one.spec, field) or ABSENT, getattr(other.spec, field) or ABSENT
             if x != y:
-                yield Difference(
-                    f"services.{name}.{field}", x, y, "undeclared" if is_pinned else "expected"
-                )
+                yield _pinned(f"services.{name}.{field}", x, y, is_pinned, scores)
         if not (one.external or other.external):
             yield from _workload_differences(name, one, other, policy)
+        orchestration = _orchestration(one, a), _orchestration(other, b)
+        if orchestration[0] != orchestration[1]:
+            external = scores.external if one.external != other.external else None
+            yield Difference(
+                f"services.{name}.orchestration", *orchestration, "expected", "", external
+            )
         for field, x, y in (
-            ("orchestration", _orchestration(one, a), _orchestration(other, b)),
             ("replicas", _replicas(one), _replicas(other)),
             ("resources", _resources(one), _resources(other)),
         ):
@@ -123,24 +137,20 @@ def _workload_differences(
     Different digests of the same image and tag mean different images: pinned like images. A
     digest in one environment only (development builds its own) is expected."""
     x, y = one.spec.digest, other.spec.digest
+    path = f"services.{name}.digest"
     if x != y:
         same_tag = (one.spec.image, one.spec.version) == (other.spec.image, other.spec.version)
-        pinned = policy.images and same_tag and x is not None and y is not None
-        yield Difference(
-            f"services.{name}.digest",
-            x or ABSENT,
-            y or ABSENT,
-            "undeclared" if pinned else "expected",
-        )
+        if same_tag and x is not None and y is not None:
+            yield _pinned(path, x, y, policy.images, policy.scores)
+        else:
+            yield Difference(path, x or ABSENT, y or ABSENT, "expected")
     for field, left, right, is_pinned in (
         ("shutdown", _shutdown(one), _shutdown(other), policy.shutdown),
         ("user", one.spec.user or ABSENT, other.spec.user or ABSENT, policy.security),
         ("security", one.security, other.security, policy.security),
     ):
         if left != right:
-            yield Difference(
-                f"services.{name}.{field}", left, right, "undeclared" if is_pinned else "expected"
-            )
+            yield _pinned(f"services.{name}.{field}", left, right, is_pinned, policy.scores)
 
 
 def _shutdown(service: ResolvedService) -> str:
@@ -148,6 +158,14 @@ def _shutdown(service: ResolvedService) -> str:
     signal = f", {shutdown.signal}" if shutdown.signal else ""
     pause = f", pre_stop {shutdown.pre_stop}s" if shutdown.pre_stop else ""
     return f"grace {shutdown.grace}s{signal}{pause}"
+
+
+def _pinned(path: str, left: str, right: str, pinned: bool, scores: ParityScores) -> Difference:
+    """A difference of an attribute the policy pins (undeclared until a declaration is found)
+    or leaves free (expected, and scored as a declared difference)."""
+    if pinned:
+        return Difference(path, left, right, "undeclared", "", 0)
+    return Difference(path, left, right, "expected", "", scores.declared)
 
 
 def _judged_names(a: ResolvedEnvironment, b: ResolvedEnvironment, policy: ParityPolicy) -> set[str]:
@@ -175,36 +193,49 @@ def _variable_differences(
             path = f"variables.{name}"
             if present.spec.required is False:
                 yield Difference(
-                    path, shown(one), shown(other), "declared", "optional (required: false)"
+                    path,
+                    shown(one),
+                    shown(other),
+                    "declared",
+                    "optional (required: false)",
+                    policy.scores.optional,
                 )
             else:
-                status: Status = "undeclared" if policy.variables else "expected"
-                yield Difference(path, shown(one), shown(other), status)
+                yield _pinned(path, shown(one), shown(other), policy.variables, policy.scores)
             continue
         if one.value == other.value and one.reference == other.reference:
             continue
         if _source(one) != _source(other):
             yield Difference(f"variables.{name}.source", _source(one), _source(other), "expected")
         else:
-            strict = policy.strict_values and one.spec.parity == "strict"
-            yield Difference(
-                f"variables.{name}",
-                shown(one),
-                shown(other),
-                "undeclared" if strict else "expected",
-            )
+            path = f"variables.{name}"
+            if policy.strict_values and one.spec.parity == "strict":
+                yield Difference(path, shown(one), shown(other), "undeclared", "", 0)
+            else:
+                yield Difference(path, shown(one), shown(other), "expected")
 
 
-def _judge(difference: Difference, a: ResolvedEnvironment, b: ResolvedEnvironment) -> Difference:
-    if difference.status != "undeclared":
+def _judge(
+    difference: Difference, a: ResolvedEnvironment, b: ResolvedEnvironment, scores: ParityScores
+) -> Difference:
+    """An undeclared difference that an overlay declares becomes declared, with the
+    declaration's reason and score; a difference that declares itself (a service limited by
+    ``environments:``, an optional variable) takes a declaration's reason and score too."""
+    if difference.status == "expected":
         return difference
     for environment, other in ((a, b), (b, a)):
         for declared in environment.differences:
             if declared.path == difference.path and (
                 declared.environments is None or other.name in declared.environments
             ):
+                default = scores.declared if difference.status == "undeclared" else difference.score
                 return Difference(
-                    difference.path, difference.left, difference.right, "declared", declared.reason
+                    difference.path,
+                    difference.left,
+                    difference.right,
+                    "declared",
+                    declared.reason,
+                    declared.score if declared.score is not None else default,
                 )
     return difference
 
@@ -240,8 +271,12 @@ def _presence(service: ResolvedService | None) -> str:
 def _orchestration(service: ResolvedService, environment: ResolvedEnvironment) -> str:
     if service.external:
         return "external"
-    deploying = [t for t in environment.config.targets if targets.get(t).deploys_workloads]
-    return "+".join(deploying) or "none"
+    return "+".join(workload_targets(environment)) or "none"
+
+
+def workload_targets(environment: ResolvedEnvironment) -> list[str]:
+    """The environment's targets that run the services (the registry says which do)."""
+    return [t for t in environment.config.targets if targets.get(t).deploys_workloads]
 
 
 def _replicas(service: ResolvedService) -> str:
@@ -274,13 +309,39 @@ def shown(variable: ResolvedVariable | None) -> str:
     return repr(variable.value)
 
 
+class Finding(NamedTuple):
+    """Something that keeps a row of the parity matrix from scoring 100."""
+
+    status: Status
+    score: int
+    reason: str = ""
+
+
 @dataclass(frozen=True)
 class Row:
-    """One component of the parity matrix and what it is in each environment."""
+    """One component of the parity matrix, what it is in each environment, and its score: the
+    lowest of its findings' scores (100 without any)."""
 
     component: str
     cells: tuple[str, ...]
-    verdict: Literal["same", "expected", "declared", "undeclared"]
+    verdict: Verdict
+    score: int
+    reason: str = ""
+
+
+_STRENGTH: dict[Status, int] = {"expected": 0, "declared": 1, "undeclared": 2}
+
+
+def row(component: str, cells: tuple[str, ...], findings: Iterable[Finding]) -> Row:
+    """A row from its findings: verdict ``same`` without any, else the strongest status."""
+    found = list(findings)
+    if not found:
+        return Row(component, cells, "same", 100)
+    verdict = max((f.status for f in found), key=_STRENGTH.__getitem__)
+    reasons = ""
+    for reason in dict.fromkeys(f.reason for f in found if f.reason):
+        reasons += ("" if not reasons else " " if reasons[-1] in ".!?" else "; ") + reason
+    return Row(component, cells, verdict, min(f.score for f in found), reasons)
 
 
 @dataclass(frozen=True)
@@ -290,71 +351,152 @@ class Matrix:
 
     @property
     def score(self) -> float:
-        """Percentage of rows identical in every environment (100 when there are no rows)."""
+        """The mean of the rows' scores, rounded half up to one decimal (100 without rows)."""
         if not self.rows:
             return 100.0
-        same = sum(row.verdict == "same" for row in self.rows)
-        return round(100 * same / len(self.rows), 1)
+        mean = Decimal(sum(r.score for r in self.rows)) / len(self.rows)
+        return float(mean.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
 def matrix(environments: Mapping[str, ResolvedEnvironment], policy: ParityPolicy) -> Matrix:
-    """The parity matrix: each service's image:version and orchestration, each variable's source."""
+    """The parity matrix: a row per service, orchestration, variables, secrets, and a row per
+    component the team describes under ``parity.components``."""
+    pairs = all_differences(environments, policy, judged=True)
+    return matrix_of(environments, policy, [d for _, _, found in pairs for d in found])
+
+
+def matrix_of(
+    environments: Mapping[str, ResolvedEnvironment],
+    policy: ParityPolicy,
+    differences: Iterable[Difference],
+) -> Matrix:
+    """The parity matrix from the differences of every pair of environments (judged ones
+    suffice: expected differences other than scored ones are not counted)."""
     envs = list(environments.values())
-    statuses: dict[str, set[Status]] = {}
-    for _, _, found in all_differences(environments, policy):
-        for difference in found:
-            statuses.setdefault(_row_of(difference.path), set()).add(difference.status)
-    names = sorted({service.name for env in envs for service in env.services})
-    variables = sorted({name for env in envs for name in env.variables})
-    rows: list[Row] = []
-    for name in names:
-        services = [next((s for s in env.services if s.name == name), None) for env in envs]
-        rows.append(_row(f"services.{name}", tuple(_image(s) for s in services), statuses))
-        rows.append(
-            _row(
-                f"services.{name}.orchestration",
-                tuple(
-                    _orchestration(s, env) if s else ABSENT
-                    for s, env in zip(services, envs, strict=True)
-                ),
-                statuses,
-            )
-        )
-    for name in variables:
-        cells = tuple(_variable_cell(env.variables.get(name)) for env in envs)
-        rows.append(_row(f"variables.{name}", cells, statuses))
+    scored: dict[str, list[Finding]] = {}
+    for difference in differences:
+        if difference.score is not None:
+            finding = Finding(difference.status, difference.score, difference.reason)
+            scored.setdefault(_row_of(difference.path), []).append(finding)
+    rows = [
+        *_service_rows(envs, scored),
+        _orchestration_row(envs, policy.scores),
+        row("variables", _variable_cells(envs), scored.get("variables", ())),
+        _secrets_row(envs, policy.scores),
+        *_component_rows(envs, policy),
+    ]
     return Matrix(tuple(environments), tuple(rows))
 
 
 def _row_of(path: str) -> str:
+    """The row a difference counts in: ``services.<svc>`` for anything of a service,
+    ``variables`` for any variable."""
     parts = path.split(".")
-    if parts[0] == "services" and len(parts) > 2 and parts[2] in ("image", "version", "digest"):
-        return ".".join(parts[:2])
-    if parts[0] == "services" and len(parts) > 2:
-        return ".".join(parts[:2]) + ".orchestration"
-    return ".".join(parts[:2])
+    return ".".join(parts[:2]) if parts[0] == "services" else parts[0]
 
 
-def _row(component: str, cells: tuple[str, ...], statuses: dict[str, set[Status]]) -> Row:
-    if len(set(cells)) <= 1 and not statuses.get(component):
-        return Row(component, cells, "same")
-    found = statuses.get(component, {"expected"})
-    if "undeclared" in found:
-        return Row(component, cells, "undeclared")
-    if "declared" in found:
-        return Row(component, cells, "declared")
-    return Row(component, cells, "expected")
+def _service_rows(
+    envs: list[ResolvedEnvironment], scored: Mapping[str, list[Finding]]
+) -> Iterator[Row]:
+    names = sorted({service.name for env in envs for service in env.services})
+    by_name = [{service.name: service for service in env.services} for env in envs]
+    for name in names:
+        cells = tuple(_service_cell(services.get(name)) for services in by_name)
+        component = f"services.{name}"
+        yield row(component, cells, scored.get(component, ()))
 
 
-def _image(service: ResolvedService | None) -> str:
+def _service_cell(service: ResolvedService | None) -> str:
     if service is None:
         return ABSENT
-    return f"{service.spec.image}:{service.spec.version or ABSENT}"
+    image = f"{service.spec.image}:{service.spec.version or ABSENT}"
+    return f"external {image}" if service.external else image
 
 
-def _variable_cell(variable: ResolvedVariable | None) -> str:
-    if variable is None:
-        return ABSENT
-    if variable.reference is not None:
-        return f"{variable.reference.backend} reference"
-    return "secret literal" if variable.sensitive else "literal"
+def _orchestration_row(envs: list[ResolvedEnvironment], scores: ParityScores) -> Row:
+    cells = tuple("+".join(workload_targets(env)) or "none" for env in envs)
+    findings = []
+    if len(set(cells)) > 1:
+        findings.append(
+            Finding(
+                "expected",
+                scores.orchestration,
+                "not every environment runs its workloads the same way",
+            )
+        )
+    return row("orchestration", cells, findings)
+
+
+def _variable_cells(envs: list[ResolvedEnvironment]) -> tuple[str, ...]:
+    every = sorted({name for env in envs for name in env.variables})
+    cells = []
+    for env in envs:
+        missing = [name for name in every if name not in env.variables]
+        cell = f"{len(every) - len(missing)} variables"
+        if missing:
+            more = f", +{len(missing) - 3} more" if len(missing) > 3 else ""
+            cell += f" (no {', '.join(missing[:3])}{more})"
+        cells.append(cell)
+    return tuple(cells)
+
+
+SECRET_MECHANISMS = ("literal", "shell", "secret", "external-secrets")
+"""How a secret reaches the application: a literal in a local file, the shell of whoever runs
+compose, a Kubernetes Secret (skeleton or ``k8s://``), an ExternalSecret."""
+_KUBERNETES_SECRETS = frozenset({"secret", "external-secrets"})
+
+
+def secret_mechanisms(environment: ResolvedEnvironment) -> frozenset[str]:
+    """The mechanisms by which ``environment``'s secrets reach its workloads (empty when it
+    has no secret)."""
+    targets = environment.config.targets
+    secrets = environment.config.secrets
+    found: set[str] = set()
+    for variable in environment.variables.values():
+        if not variable.sensitive:
+            continue
+        reference = variable.reference
+        if "kubernetes" in targets:
+            external = secrets.mode == "external-secrets" and (
+                (reference is not None and reference.backend in STORE_BACKENDS)
+                or (reference is None and secrets.provider == "fake")
+            )
+            found.add("external-secrets" if external else "secret")
+        if "compose" in targets or "kubernetes" not in targets:
+            found.add("literal" if reference is None else "shell")
+    return frozenset(found)
+
+
+def _secrets_row(envs: list[ResolvedEnvironment], scores: ParityScores) -> Row:
+    mechanisms = [secret_mechanisms(env) for env in envs]
+    cells = tuple(
+        "+".join(m for m in SECRET_MECHANISMS if m in found) or "none" for found in mechanisms
+    )
+    used = {found for found in mechanisms if found}
+    findings = []
+    if len(used) > 1:
+        kubernetes = all(found <= _KUBERNETES_SECRETS for found in used)
+        if kubernetes:
+            finding = Finding(
+                "expected",
+                scores.secrets_kubernetes,
+                "Secret skeletons and ExternalSecrets are mixed",
+            )
+        else:
+            finding = Finding(
+                "expected", scores.secrets, "secrets reach the application by different mechanisms"
+            )
+        findings.append(finding)
+    return row("secrets", cells, findings)
+
+
+def _component_rows(envs: list[ResolvedEnvironment], policy: ParityPolicy) -> Iterator[Row]:
+    for name, component in policy.components.items():
+        described = component.cells
+        cells = tuple(described.get(env.name, ABSENT) for env in envs)
+        score = component.score
+        findings = []
+        if len(set(cells)) > 1 or (score is not None and score < 100):
+            given = score if score is not None else policy.scores.declared
+            findings.append(Finding("declared", given, component.reason))
+        yield row(f"components.{name}", cells, findings)

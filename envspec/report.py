@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from envspec.parity import Difference, Matrix
 
@@ -43,12 +43,9 @@ def _json(left: str, right: str, differences: list[Difference]) -> str:
 
 
 def _markdown(left: str, right: str, differences: list[Difference]) -> str:
-    def cell(text: str) -> str:
-        return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-    lines = [f"| path | {cell(left)} | {cell(right)} | status |", "|---|---|---|---|"]
+    lines = [f"| path | {_cell(left)} | {_cell(right)} | status |", "|---|---|---|---|"]
     lines += [
-        f"| `{cell(d.path)}` | {cell(d.left)} | {cell(d.right)} | {cell(_status(d))} |"
+        f"| `{_cell(d.path)}` | {_cell(d.left)} | {_cell(d.right)} | {_cell(_status(d))} |"
         for d in differences
     ]
     if not differences:
@@ -114,40 +111,58 @@ _REPORTERS = {"text": _text, "json": _json, "markdown": _markdown}
 
 def render_matrix(matrix: Matrix, output_format: str) -> str:
     if output_format == "json":
-        payload = {
-            "environments": list(matrix.environments),
-            "score": matrix.score,
-            "rows": [
-                {
-                    "component": row.component,
-                    "cells": dict(zip(matrix.environments, row.cells, strict=True)),
-                    "verdict": row.verdict,
-                }
-                for row in matrix.rows
-            ],
-        }
-        return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
-    headers = ["component", *matrix.environments, "verdict"]
+        return json.dumps(_matrix_json(matrix), indent=2, ensure_ascii=False) + "\n"
     if output_format == "markdown":
-        lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        lines += [
-            "| "
-            + " | ".join([f"`{row.component}`", *row.cells, row.verdict]).replace("\n", " ")
-            + " |"
-            for row in matrix.rows
-        ]
-        lines.append(
-            f"\nParity score: **{matrix.score}%** (components identical in every environment)"
-        )
-        return "\n".join(lines) + "\n"
+        return _matrix_markdown(matrix)
     colours = {"same": "", "expected": "dim", "declared": "cyan", "undeclared": "bold red"}
-    rows = [((row.component, *row.cells, row.verdict), colours[row.verdict]) for row in matrix.rows]
-    return _table(
-        "parity matrix",
-        tuple(headers),
-        rows,
-        f"parity score: {matrix.score}% (components identical in every environment)",
-    )
+    headers = ("component", *matrix.environments, "score", "verdict")
+    rows = [
+        ((row.component, *row.cells, f"{row.score}%", row.verdict), colours[row.verdict])
+        for row in matrix.rows
+    ]
+    footer = [f"{row.component} ({row.score}%): {row.reason}" for row in matrix.rows if row.reason]
+    footer.append(f"parity score: {matrix.score}% (the mean of the rows' scores)")
+    return _table("parity matrix", headers, rows, "\n".join(footer))
+
+
+def _matrix_json(matrix: Matrix) -> dict[str, Any]:
+    rows = []
+    for row in matrix.rows:
+        item: dict[str, Any] = {
+            "component": row.component,
+            "cells": dict(zip(matrix.environments, row.cells, strict=True)),
+            "verdict": row.verdict,
+            "score": row.score,
+        }
+        if row.reason:
+            item["reason"] = row.reason
+        rows.append(item)
+    return {"environments": list(matrix.environments), "score": matrix.score, "rows": rows}
+
+
+def _matrix_markdown(matrix: Matrix) -> str:
+    """A heading, the matrix and the reasons of its declared rows: ready for a pull request."""
+    headers = ["component", *map(_cell, matrix.environments), "score", "verdict"]
+    lines = [
+        f"### Parity score: {matrix.score}%",
+        "",
+        "| " + " | ".join(headers) + " |",
+        "|" + "---|" * (len(headers) - 2) + "--:|---|",
+    ]
+    for row in matrix.rows:
+        cells = [f"`{row.component}`", *map(_cell, row.cells), f"{row.score}%", row.verdict]
+        lines.append("| " + " | ".join(cells) + " |")
+    reasons = [row for row in matrix.rows if row.reason]
+    if reasons:
+        lines += ["", "Reasons:", ""]
+        lines += [f"- `{row.component}` ({row.score}%): {_cell(row.reason)}" for row in reasons]
+    lines += ["", "The score is the mean of the rows' scores (`envspec parity`)."]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Text that stays inside one cell of a markdown table."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 def render_explanation(explanation: Explanation, output_format: str) -> str:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Final
 
 BACKENDS: Final = ("vault", "aws-sm", "gcp-sm", "azure-kv", "k8s", "env")
+STORE_BACKENDS: Final = frozenset({"vault", "aws-sm", "gcp-sm", "azure-kv"})
+"""Backends an external-secrets store reads (``k8s`` and ``env`` are read by others)."""
 MASK: Final = "<literal secret>"
 
 _VARIABLE = re.compile(r"[A-Z_][A-Z0-9_]*")

@@ -28,6 +28,7 @@ _KEY_RULES = {
     "volumes": "a volume name is letters, digits, '_', '.' and '-', at most 63",
     "tasks": "a task name must be DNS-1123: lowercase letters, digits and '-', at most 52 "
     "(its Job's name adds a hash)",
+    "components": "a component name must be DNS-1123: lowercase letters, digits and '-'",
 }
 
 
@@ -284,6 +285,24 @@ def _cross_references(spec: Spec, source: SourceMap, known: Known) -> Iterator[P
                 ("tasks", name),
                 f"task '{name}' has the name of a service; compose runs both by name",
             )
+    for name, config in spec.environments.items():
+        if config.secrets.provider == "fake" and not config.local:
+            yield _at(
+                source,
+                ("environments", name, "secrets", "provider"),
+                f"the fake provider holds literal secrets: it is for local environments only, "
+                f"and '{name}' is not local",
+            )
+    for name, component in spec.parity.components.items():
+        for described in component.cells:
+            if described not in known.environments:
+                yield _key(
+                    source,
+                    ("parity", "components", name, described),
+                    f"unknown environment '{described}'"
+                    + did_you_mean(described, sorted(known.environments))
+                    + " (a component has score, reason and a text per environment)",
+                )
     yield from _cycles(spec, source)
 
 

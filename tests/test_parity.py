@@ -109,21 +109,18 @@ def test_score_counted_by_hand(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     _schema("parity.schema.json").validate(report)
-    verdicts = {row["component"]: row["verdict"] for row in report["rows"]}
-    assert verdicts == {
-        "services.db": "same",
-        "services.db.orchestration": "expected",
-        "services.web": "same",
-        "services.web.orchestration": "expected",
-        "variables.MODE": "same",
-        "variables.SAME": "same",
-        "variables.TOKEN": "expected",
-        "variables.VALUE": "expected",
+    rows = {row["component"]: (row["verdict"], row["score"]) for row in report["rows"]}
+    assert rows == {
+        "services.db": ("expected", 95),
+        "services.web": ("same", 100),
+        "orchestration": ("expected", 60),
+        "variables": ("same", 100),
+        "secrets": ("expected", 70),
     }
-    assert report["score"] == 50.0, "4 of 8 rows are the same everywhere"
+    assert report["score"] == 85.0, "(95 + 100 + 60 + 100 + 70) / 5"
     assert "canary" not in result.output
-    gate = run("parity", "--min-score", "60", "--spec", str(_pair(tmp_path / "again")))
-    assert gate.exit_code == 1 and "below 60.0%" in gate.output
+    gate = run("parity", "--min-score", "85.1", "--spec", str(_pair(tmp_path / "again")))
+    assert gate.exit_code == 1 and "below 85.1%" in gate.output
 
 
 def test_strict_variable_difference_is_undeclared(tmp_path: Path) -> None:
