@@ -126,15 +126,17 @@ def _plain(data: Any) -> Any:
 
 
 def validate_kubernetes(document: dict[str, Any]) -> None:
-    """Strict schema validation for the pinned Kubernetes version; ExternalSecrets by their CRD."""
+    """Strict schema validation for the pinned Kubernetes version; the external-secrets.io
+    documents (ExternalSecret, SecretStore) by their CRDs' schemas."""
     if document.get("apiVersion") == "external-secrets.io/v1":
-        errors = list(external_secret_validator().iter_errors(document))
+        errors = list(crd_validator(document["kind"]).iter_errors(document))
         assert not errors, [error.message for error in errors]
         return
     kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
 
 
 @cache
-def external_secret_validator() -> Draft7Validator:
-    schema = json.loads((SCHEMAS / "externalsecret.v1.json").read_text())
+def crd_validator(kind: str) -> Draft7Validator:
+    """The validator of an external-secrets.io kind kept in tests/schemas/."""
+    schema = json.loads((SCHEMAS / f"{kind.lower()}.v1.json").read_text())
     return Draft7Validator(schema)

@@ -1,5 +1,6 @@
 """``<env>/kubernetes/``: the environment-wide documents (Namespace, Secret skeleton or
-ExternalSecret), ``services/<svc>.yaml`` with each deployed service's documents (ConfigMap, claims,
+ExternalSecret, and for ``provider: fake`` the SecretStore holding a local environment's
+literals), ``services/<svc>.yaml`` with each deployed service's documents (ConfigMap, claims,
 Deployment, Service, autoscaler, disruption budget), ``tasks/<task>.yaml`` with each task's Job,
 and a kustomization that builds them all (``before-deploy`` tasks included, manual ones not).
 
@@ -30,14 +31,13 @@ from envspec.resolve import (
     ResolvedVariable,
     deep_merge,
 )
-from envspec.secrets import SecretRef
+from envspec.secrets import STORE_BACKENDS, SecretRef
 
 LABEL_VALUE_MAX = 63
 TASK_HASH_LENGTH = 10
 SERVER_FIELDS = frozenset({"ports", "readinessProbe", "livenessProbe", "startupProbe", "lifecycle"})
 """What a task's container does not take from its service's ``kubernetes.container`` escape
 hatch: a task is a one-off process, not a server."""
-STORE_BACKENDS = frozenset({"vault", "aws-sm", "gcp-sm", "azure-kv"})
 
 
 class KeyRef(NamedTuple):
@@ -62,6 +62,8 @@ class SecretPlan:
     skeleton: dict[str, str]
     skeleton_references: dict[str, str]
     external: dict[str, SecretRef]
+    fake: dict[str, str]
+    """The literals the fake provider's SecretStore holds, by key (the variable's name)."""
 
 
 class KubernetesRenderer:
@@ -78,7 +80,24 @@ class KubernetesRenderer:
             environment.name,
             "Kubernetes manifests",
         )
-        return list(_Builder(environment, templates).files())
+        files = list(_Builder(environment, templates).files())
+        if environment.config.local:
+            files.append(_kind_cluster(environment, templates))
+        return files
+
+
+def _kind_cluster(environment: ResolvedEnvironment, templates: Templates) -> RenderedFile:
+    """``<env>/kind-cluster.yaml``: a kind cluster for a local environment, with the commands
+    that start it and apply the kustomization in its header."""
+    text = templates.render_yaml(
+        "kubernetes/kind-cluster.yaml.j2",
+        environment=environment.name,
+        name=dns_label(f"{environment.project}-{environment.name}"),
+        external_secrets=environment.config.secrets.mode == "external-secrets",
+    )
+    return RenderedFile(
+        f"{environment.name}/kind-cluster.yaml", yaml_header(environment.name) + text
+    )
 
 
 class _Builder:
@@ -110,6 +129,14 @@ class _Builder:
                 project=self.project,
                 data=plan.skeleton,
                 references=plan.skeleton_references,
+            )
+        if plan.fake:
+            documents["secretstore.yaml"] = self._yaml(
+                "kubernetes/secretstore.yaml.j2",
+                name=self.environment.config.secrets.store,
+                namespace=self.namespace,
+                project=self.project,
+                data=plan.fake,
             )
         if plan.external:
             documents["externalsecret.yaml"] = self._yaml(
@@ -149,13 +176,23 @@ class _Builder:
         skeleton: dict[str, str] = {}
         skeleton_references: dict[str, str] = {}
         external: dict[str, SecretRef] = {}
+        fake: dict[str, str] = {}
         external_mode = self.environment.config.secrets.mode == "external-secrets"
+        fake_provider = self.environment.config.secrets.provider == "fake"
         backends: dict[str, str] = {}
+        problems: list[Problem] = []
         for name, variable in self.environment.variables.items():
             if name not in received or not variable.sensitive:
                 continue
             reference = variable.reference
-            if reference is not None and reference.backend == "k8s":
+            if fake_provider and reference is None:
+                assert variable.value is not None
+                fake[name] = variable.value
+                external[name] = SecretRef("fake", name)
+                refs[name] = KeyRef(self.secrets_name, name)
+            elif fake_provider and reference is not None and reference.backend in STORE_BACKENDS:
+                problems.append(_not_in_fake_store(self.environment, variable))
+            elif reference is not None and reference.backend == "k8s":
                 assert reference.key is not None
                 refs[name] = KeyRef(reference.path, reference.key)
             elif reference is not None and external_mode and reference.backend in STORE_BACKENDS:
@@ -172,8 +209,10 @@ class _Builder:
                 if name in skeleton:
                     refs[name] = KeyRef(self.static_name, ref.key)
         if len(backends) > 1:
-            raise RenderError([_mixed_backends(self.environment, backends)])
-        return SecretPlan(refs, skeleton, skeleton_references, external)
+            problems.append(_mixed_backends(self.environment, backends))
+        if problems:
+            raise RenderError(problems)
+        return SecretPlan(refs, skeleton, skeleton_references, external, fake)
 
     def _service(self, service: ResolvedService, plan: SecretPlan) -> list[str]:
         """The service's documents, in the order they are applied."""
@@ -403,6 +442,19 @@ def _mixed_backends(environment: ResolvedEnvironment, backends: dict[str, str]) 
         "secrets",
         f"environment '{environment.name}' reads secrets through one ExternalSecret store, but "
         f"its references use several backends ({', '.join(sorted(backends))})",
+    )
+
+
+def _not_in_fake_store(environment: ResolvedEnvironment, variable: ResolvedVariable) -> Problem:
+    where = variable.origin.position()
+    return Problem(
+        where.file,
+        where.line,
+        where.column,
+        f"variables.{variable.name}",
+        f"environment '{environment.name}' reads its secrets from the fake provider, which holds "
+        f"only this environment's literals; give '{variable.name}' a literal value here, or "
+        "reference it with env:// or k8s://",
     )
 
 
