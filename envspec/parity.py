@@ -449,20 +449,20 @@ _KUBERNETES_SECRETS = frozenset({"secret", "external-secrets"})
 def secret_mechanisms(environment: ResolvedEnvironment) -> frozenset[str]:
     """The mechanisms by which ``environment``'s secrets reach its workloads (empty when it
     has no secret)."""
-    targets = environment.config.targets
+    named = environment.config.targets
     secrets = environment.config.secrets
     found: set[str] = set()
     for variable in environment.variables.values():
         if not variable.sensitive:
             continue
         reference = variable.reference
-        if "kubernetes" in targets:
+        if "kubernetes" in named:
             external = secrets.mode == "external-secrets" and (
                 (reference is not None and reference.backend in STORE_BACKENDS)
                 or (reference is None and secrets.provider == "fake")
             )
             found.add("external-secrets" if external else "secret")
-        if "compose" in targets or "kubernetes" not in targets:
+        if "compose" in named or "kubernetes" not in named:
             found.add("literal" if reference is None else "shell")
     return frozenset(found)
 
