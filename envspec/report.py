@@ -120,7 +120,11 @@ def render_matrix(matrix: Matrix, output_format: str) -> str:
         ((row.component, *row.cells, f"{row.score}%", row.verdict), colours[row.verdict])
         for row in matrix.rows
     ]
-    footer = [f"{row.component} ({row.score}%): {row.reason}" for row in matrix.rows if row.reason]
+    footer = [
+        f"{row.component} ({row.score}%): {row.reason.translate(_LINE_BREAKS)}"
+        for row in matrix.rows
+        if row.reason
+    ]
     footer.append(f"parity score: {matrix.score}% (the mean of the rows' scores)")
     return _table("parity matrix", headers, rows, "\n".join(footer))
 

@@ -381,7 +381,7 @@ def test_text_and_markdown_show_each_score_and_the_total(tmp_path: Path) -> None
                     "development": "none",
                     "production": "a|b",
                     "score": 80,
-                    "reason": "HTTP | on laptops",
+                    "reason": "HTTP | on laptops\nonly",
                 }
             }
         }
@@ -393,7 +393,7 @@ def test_text_and_markdown_show_each_score_and_the_total(tmp_path: Path) -> None
     )
     assert "| `orchestration` | compose | kubernetes | 60% | expected |" in markdown
     assert "| `components.tls` | none | a\\|b | 80% | declared |" in markdown
-    assert "- `components.tls` (80%): HTTP \\| on laptops" in markdown
+    assert "- `components.tls` (80%): HTTP \\| on laptops only" in markdown
     text = run("parity", "--spec", str(root)).output
-    assert "components.tls (80%): HTTP | on laptops" in text
+    assert "components.tls (80%): HTTP | on laptops\\nonly\n" in text, "one line per reason"
     assert "parity score: 88.0% (the mean of the rows' scores)" in text
