@@ -328,8 +328,7 @@ def _container(label: str, want: Object, have: Object) -> Iterator[FieldDrift]:
     found = {e.get("name"): e for e in have.get("env") or [] if isinstance(e, dict)}
     for name in [*expected, *(n for n in found if n not in expected)]:
         shown_expected = _source(expected[name]) if name in expected else ABSENT
-        literal_expected = name in expected and "valueFrom" not in expected[name]
-        shown_found = _source(found[name], literal_expected) if name in found else ABSENT
+        shown_found = _source(found[name], _public(expected.get(name))) if name in found else ABSENT
         if shown_expected != shown_found:
             yield f"{label}.env.{name}", shown_expected, shown_found
     sources = [_env_from(e) for e in want.get("envFrom") or []]
@@ -338,6 +337,13 @@ def _container(label: str, want: Object, have: Object) -> Iterator[FieldDrift]:
         yield f"{label}.envFrom", _listed(sources), _listed(live_sources)
     for field in ("securityContext", "lifecycle"):
         yield from _settings(f"{label}.{field}", want.get(field), have.get(field))
+
+
+def _public(entry: Object | None) -> bool:
+    """Whether a live literal for this variable may be shown: only where envspec renders a
+    plain literal too, not a reference nor a value composed from other variables (``$(PART)``),
+    whose live stand-in may hold the secret parts written out."""
+    return entry is not None and "valueFrom" not in entry and "$(" not in str(entry.get("value"))
 
 
 def _source(entry: Object, show_literal: bool = True) -> str:
