@@ -507,8 +507,13 @@ class _Builder:
                 for key, value in merged.items():
                     result.setdefault(key, value)
                 return result, size
+            if not isinstance(event, yaml.ScalarEvent):
+                self._fail(event.start_mark, path, "mapping keys must be plain strings")
+                self._value(event, path)  # the key's own events come before its value's
+                self._value(next(self.events), path)
+                continue
             value_event = next(self.events)
-            if isinstance(event, yaml.ScalarEvent) and not event.style and event.value == "<<":
+            if not event.style and event.value == "<<":
                 sources, count = self._value(value_event, path)
                 size += count
                 for source in reversed(sources if isinstance(sources, list) else [sources]):
@@ -516,11 +521,6 @@ class _Builder:
                         self._fail(value_event.start_mark, path, "'<<' merges mappings only")
                         continue
                     merged.update(source)
-                continue
-            if not isinstance(event, yaml.ScalarEvent):
-                self._fail(event.start_mark, path, "mapping keys must be plain strings")
-                self._value(event, path)
-                self._value(value_event, path)
                 continue
             key = event.value
             child = (*path, key)

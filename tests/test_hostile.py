@@ -21,6 +21,27 @@ def test_alias_bomb_is_refused_before_expanding(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "alias bomb" in result.output
 
 
+@pytest.mark.parametrize("key", ["{secret: x}", "[cpu]"])
+def test_a_mapping_or_list_as_a_key_is_a_positioned_error(tmp_path: Path, key: str) -> None:
+    base = f"""version: 1
+project: demo
+environments:
+  development: {{local: true}}
+services:
+  web:
+    image: example/web
+    resources:
+      requests: {{{key}: 250m, memory: 512Mi}}
+"""
+    root = write_spec(tmp_path / "spec", base)
+    result = run("validate", "--spec", str(root))
+    assert result.exit_code == 1, result.output
+    assert (
+        "envspec.yaml:9:18: services.web.resources.requests: mapping keys must be plain strings"
+    ) in result.output.replace(str(root) + "/", "")
+    assert "internal error" not in result.output
+
+
 def test_oversized_file_is_refused(tmp_path: Path) -> None:
     root = write_spec(tmp_path / "spec", minimal())
     with (root / "envspec.yaml").open("a") as handle:
