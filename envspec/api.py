@@ -1,135 +1,62 @@
-"""The pipeline: load -> validate -> resolve -> render -> write. What the CLI and tests call."""
+"""The pipeline: load -> validate -> resolve -> render -> write. What the CLI and tests call.
+
+Each step's module is imported when the step runs, so an unchanged render (the first step of
+:func:`render`) answers from the lock without loading the models or the templates.
+"""
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING
 
-from envspec import parity, targets
-from envspec import verify as verifying
+from envspec import incremental, targets
 from envspec.atomic import deferred_signals, note_change, write_atomic
-from envspec.errors import (
-    EnvspecError,
-    Problem,
-    RenderError,
-    SpecError,
-    UnknownEnvironmentError,
-    did_you_mean,
-)
+from envspec.errors import EnvspecError, Problem, RenderError, SpecError, did_you_mean
 from envspec.incremental import RenderOptions, RenderResult, output_folder, spec_root
-from envspec.loader import load_spec
-from envspec.models import SpecBundle, Variable
-from envspec.render.base import ProjectRenderer, Templates
-from envspec.resolve import (
-    Resolution,
-    ResolvedEnvironment,
-    ResolvedVariable,
-    Resolver,
-    SourceMaps,
-    resolve_all,
-)
-from envspec.schema import spec_schema
-from envspec.validate import validate_spec
+from envspec.project import Checked, Project, kept, select_environment
 from envspec.writer import OutputFile, Scope, plan, write
 
-C = TypeVar("C", bound="Checked")
+if TYPE_CHECKING:
+    from envspec import parity
+    from envspec import verify as verifying
+    from envspec.models import Variable
+    from envspec.resolve import ResolvedEnvironment
 
-
-@dataclass(frozen=True)
-class Checked:
-    """A spec folder whose files are valid, its environments not resolved yet."""
-
-    root: Path
-    bundle: SpecBundle
-    sources: SourceMaps
-    templates_dir: Path | None
-    keep_parses: Callable[[Iterable[str]], None] = field(
-        default=lambda _: None, compare=False, repr=False, kw_only=True
-    )
-    """Cache the parses of the spec's files (see :meth:`RawSpec.keep_parses`): called once
-    validation accepted the named environments."""
-
-    def environment_names(self) -> list[str]:
-        return list(self.bundle.base.environments)
-
-
-@dataclass(frozen=True)
-class Project(Checked):
-    """A loaded, valid spec with every environment resolved."""
-
-    environments: Mapping[str, ResolvedEnvironment]
-    defaults: Mapping[str, ResolvedVariable]
-
-    def environment(self, name: str) -> ResolvedEnvironment:
-        return self.environments[select_environment(name, self.environments)]
+__all__ = ["Checked", "Project", "RenderOptions", "RenderResult", "select_environment"]
 
 
 def check(spec: Path | None = None) -> Checked:
     """Load a spec folder and validate its files; a :class:`SpecError` lists every problem."""
+    from envspec.loader import load_spec
+    from envspec.resolve import SourceMaps
+    from envspec.validate import validate_spec
+
     root = spec_root(spec)
     raw = load_spec(root)
     bundle = validate_spec(raw)
-    return _latest(
-        Checked(root, bundle, SourceMaps.of(raw), raw.templates, keep_parses=raw.keep_parses)
-    )
-
-
-_LATEST: list[Checked] = []
-
-
-def _latest(spec: C) -> C:
-    """Hold the spec loaded or resolved last, until the next one: the console script ends with
-    ``os._exit``, so a command's spec is never freed object by object (0.1-0.2 s at 1,000
-    services); a program using this module holds one spec more than it would."""
-    _LATEST[:] = [spec]
-    return spec
+    sources = SourceMaps(raw.base.source, {name: doc.source for name, doc in raw.overlays.items()})
+    return kept(Checked(root, bundle, sources, raw.templates, keep_parses=raw.keep_parses))
 
 
 def load(spec: Path | None = None) -> Project:
     """Load, validate and resolve a spec folder; a :class:`SpecError` lists every problem."""
+    from envspec.resolve import resolve_all
+
     checked = check(spec)
-    project = _project(checked, resolve_all(checked.bundle, checked.sources))
+    project = Project.of(checked, resolve_all(checked.bundle, checked.sources))
     checked.keep_parses(project.environments)
     return project
-
-
-def _project(checked: Checked, resolution: Resolution) -> Project:
-    return _latest(
-        Project(
-            root=checked.root,
-            bundle=checked.bundle,
-            sources=checked.sources,
-            templates_dir=checked.templates_dir,
-            keep_parses=checked.keep_parses,
-            environments=resolution.environments,
-            defaults=resolution.defaults,
-        )
-    )
-
-
-def select_environment(name: str, known: Iterable[str]) -> str:
-    """An environment by its full name or an unambiguous prefix (``prod`` = ``production``)."""
-    names = list(known)
-    if name in names:
-        return name
-    matches = [candidate for candidate in names if candidate.startswith(name)]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise UnknownEnvironmentError(f"'{name}' is ambiguous: {', '.join(matches)}")
-    raise UnknownEnvironmentError(
-        f"unknown environment '{name}'{did_you_mean(name, names)}; known: {', '.join(names)}"
-    )
 
 
 def validate(checked: Checked, environments: Sequence[str] = ()) -> tuple[Project, list[Problem]]:
     """Resolve every environment (or only those named, by name or prefix), check parity between
     them and render their artifacts in memory; return the project and the warnings. Large specs
     render in workers while resolving and checking."""
+    from envspec import parity, rendering
+
     found: list[list[tuple[ResolvedEnvironment, ResolvedEnvironment, list[parity.Difference]]]]
     found = []
 
@@ -141,20 +68,15 @@ def validate(checked: Checked, environments: Sequence[str] = ()) -> tuple[Projec
         if problems:
             raise SpecError(problems)
         found.append(differences)
+        resolved.append(project)
 
-    known = checked.environment_names()
-    names = (
-        list(dict.fromkeys(select_environment(name, known) for name in environments))
-        if environments
-        else known
-    )
-    rendering = Rendering(checked, names, (), on_resolved=check_parity, resolve_only=names)
-    for _ in rendering:
+    resolved: list[Project] = []
+    names = checked.select(environments) if environments else checked.environment_names()
+    for _ in rendering.batches(checked, names, on_resolved=check_parity, resolve_only=names):
         pass
-    assert rendering.project is not None
     if environments:
-        return rendering.project, []  # a declaration may be about an environment not checked
-    project = rendering.project
+        return resolved[0], []  # a declaration may be about an environment not checked
+    project = resolved[0]
     return project, [*stale_declarations(project, found[0]), *below_target(project, found[0])]
 
 
@@ -188,6 +110,8 @@ def below_target(
     differences: list[tuple[ResolvedEnvironment, ResolvedEnvironment, list[parity.Difference]]],
 ) -> list[Problem]:
     """A warning when the parity score is below the spec's ``parity.target``."""
+    from envspec import parity
+
     policy = project.bundle.base.parity
     if policy.target is None:
         return []
@@ -244,6 +168,8 @@ class Explanation:
 def explain(project: Project, name: str) -> Explanation:
     """A variable's type, value or reference per environment (secrets masked), its services and
     the generated files that carry it."""
+    from envspec import parity
+
     variables = project.bundle.base.variables
     if name not in variables:
         raise EnvspecError(f"unknown variable '{name}'{did_you_mean(name, variables)}")
@@ -279,6 +205,7 @@ def init(
 ) -> tuple[list[Path], list[Problem]]:
     """Write a starter or imported spec into ``folder``; return the files and what to fix."""
     from envspec import importer
+    from envspec.schema import spec_schema
 
     if (folder / "envspec.yaml").exists():
         raise EnvspecError(f"{folder / 'envspec.yaml'} already exists; nothing was written")
@@ -310,6 +237,68 @@ def init(
     return [folder / f.path for f in plan_.write], []
 
 
+def add_variable(
+    spec: Path | None,
+    name: str,
+    *,
+    type_: str | None = None,
+    default: str | None = None,
+    secret: bool = False,
+    description: str | None = None,
+    values: dict[str, str] | None = None,
+    services: Sequence[str] = (),
+) -> list[Path]:
+    """Add a variable to the spec in place (comments and layout kept), with its value in some
+    environments; return the files changed. The edited spec is validated before it is written."""
+    from envspec import edit
+
+    change = edit.VariableChange(
+        name, type_, default, secret, description, dict(values or {}), tuple(services)
+    )
+    return edit.add_variable(_editable(spec), change, _validate_folder)
+
+
+def set_variable(spec: Path | None, name: str, values: dict[str, str]) -> list[Path]:
+    """Set a variable's value in some environments' overlays, in place."""
+    from envspec import edit
+
+    return edit.set_variable(_editable(spec), name, values, _validate_folder)
+
+
+def remove_variable(spec: Path | None, name: str) -> list[Path]:
+    """Remove a variable from the base, every overlay and every service's list, in place."""
+    from envspec import edit
+
+    return edit.remove_variable(_editable(spec), name, _validate_folder)
+
+
+def _editable(spec: Path | None) -> Path:
+    """The spec folder, once its own problems (positioned) are known to be none."""
+    root = spec_root(spec)
+    load(root)
+    return root
+
+
+def _validate_folder(folder: Path) -> None:
+    validate(check(folder))
+
+
+def names_in(spec: Path | None, section: str) -> list[str]:
+    """The names under a top-level section of the spec (``environments``, ``variables``), read
+    without validating it, for shell completion; none when there is no readable spec."""
+    from envspec.loader import find_spec_root, section_names
+
+    root = spec if spec is not None else find_spec_root(Path.cwd())
+    return section_names(root, section) if root is not None else []
+
+
+def schema() -> str:
+    """The JSON Schema of spec and overlay files, for editors (committed under ``schema/``)."""
+    from envspec.schema import spec_schema
+
+    return spec_schema()
+
+
 @dataclass(frozen=True)
 class TargetInfo:
     """A row of ``envspec targets``."""
@@ -334,169 +323,33 @@ def installed_targets() -> list[TargetInfo]:
 
 
 def parity_matrix(project: Project) -> parity.Matrix:
+    from envspec import parity
+
     return parity.matrix(project.environments, project.bundle.base.parity)
 
 
 def diff(project: Project, left: str, right: str) -> tuple[str, str, list[parity.Difference]]:
+    from envspec import parity
+
     a = project.environment(left)
     b = project.environment(right)
     return a.name, b.name, parity.diff(a, b, project.bundle.base.parity)
 
 
 def render_files(
-    project: Project, environments: Sequence[str], targets: Sequence[str]
+    project: Project, environments: Sequence[str], chosen: Sequence[str]
 ) -> list[OutputFile]:
     """Render in memory, in path order; raise one :class:`RenderError` with the problems of
     every target."""
-    return _in_order(Rendering(project, environments, targets))
+    from envspec import rendering
 
-
-def _in_order(rendering: Iterable[list[OutputFile]]) -> list[OutputFile]:
-    """Every file, in path order (workers finish in any order)."""
-    return sorted((file for batch in rendering for file in batch), key=lambda file: file.path)
-
-
-PARALLEL_THRESHOLD = 20_000
-"""From this many resolved values on (variables x environments rendered), targets render in
-forked workers."""
-
-Job = tuple[str | None, str]
-"""An environment's target, or (None, a project-wide target)."""
-
-
-class Rendering:
-    """The files of some environments' targets, each batch as soon as its target has rendered.
-
-    Given a :class:`Checked` spec, it resolves the environments one by one. For large specs each
-    target renders in a forked worker as soon as what it needs is resolved (``settings.py`` needs
-    only the defaults, an environment's targets that environment, ``.env.example`` all of them),
-    while this process resolves the next environment. Every environment is resolved (its problems
-    reported) unless ``resolve_only`` names some. ``on_resolved`` runs once everything is
-    resolved, while the workers render. Once a target fails, the rest are still rendered to
-    report every problem, and one :class:`RenderError` is raised at the end. ``ENVSPEC_JOBS=1``
-    keeps everything in one process."""
-
-    def __init__(
-        self,
-        spec: Checked,
-        environments: Sequence[str],
-        chosen: Sequence[str],
-        on_resolved: Callable[[Project], None] | None = None,
-        resolve_only: Sequence[str] | None = None,
-    ) -> None:
-        for name in chosen:
-            targets.get(name)
-        self.spec = spec
-        self.project = spec if isinstance(spec, Project) else None
-        self.on_resolved = on_resolved
-        self.resolved_names = (
-            list(resolve_only) if resolve_only is not None else spec.environment_names()
-        )
-        configs = spec.bundle.base.environments
-        self.jobs: list[Job] = [
-            (name, target)
-            for name in environments
-            for target in configs[name].targets
-            if not chosen or target in chosen
-        ]
-        self.jobs += [
-            (None, target) for target in targets.project_targets() if not chosen or target in chosen
-        ]
-        self.templates = Templates(spec.templates_dir, _template_folders(spec))
-        self.problems = self.templates.unknown_overrides()
-        size = len(spec.bundle.base.variables) * len(environments)
-        self.parallel = False
-        if size >= PARALLEL_THRESHOLD and len(self.jobs) >= 2:
-            from envspec import workers
-
-            self.parallel = workers.available()
-
-    def __iter__(self) -> Iterator[list[OutputFile]]:
-        results = self._in_workers() if self.parallel else self._here()
-        for rendered, found in results:
-            self.problems.extend(found)
-            if not self.problems:
-                yield rendered
-        if self.problems:
-            raise RenderError(self.problems)
-        assert self.project is not None
-        self.spec.keep_parses(self.project.environments)
-
-    def _here(self) -> Iterator[tuple[list[OutputFile], list[Problem]]]:
-        project = self.project or self._resolved(
-            resolve_all(self.spec.bundle, self.spec.sources, self.resolved_names)
-        )
-        for job in self.jobs:
-            yield _render_job(project, self.templates, job)
-
-    def _in_workers(self) -> Iterator[tuple[list[OutputFile], list[Problem]]]:
-        from envspec.workers import Children
-
-        spec = self.spec
-        with Children[Job](2) as children:
-            if self.project is not None:
-                resolver = None
-                partial = self.project
-            else:
-                resolver = Resolver(spec.bundle, spec.sources)
-                partial = _project(spec, Resolution(resolver.environments, resolver.defaults))
-            started: set[Job] = set()
-
-            def start_ready(everything: bool) -> None:
-                for job in self.jobs:
-                    name, target = job
-                    ready = (
-                        name in partial.environments
-                        if name is not None
-                        else everything or not _project_renderer(target).needs_environments
-                    )
-                    if ready and job not in started:
-                        started.add(job)
-                        children.submit(
-                            job, functools.partial(_render_job, partial, self.templates, job)
-                        )
-
-            start_ready(False)
-            if resolver is not None:
-                for name in self.resolved_names:
-                    if resolver.resolve(name) is not None:
-                        start_ready(False)
-                    for _, result in children.finished(block=False):
-                        yield result
-                self._resolved(resolver.finish())
-            start_ready(True)
-            while children.pending():
-                for _, result in children.finished(block=True):
-                    yield result
-
-    def _resolved(self, resolution: Resolution) -> Project:
-        self.project = _project(self.spec, resolution)
-        if self.on_resolved is not None:
-            self.on_resolved(self.project)
-        return self.project
-
-
-def _render_job(
-    project: Project, templates: Templates, job: Job
-) -> tuple[list[OutputFile], list[Problem]]:
-    name, target = job
-    try:
-        if name is None:
-            rendered = _project_renderer(target).render(
-                project.bundle.base, project.environments, project.defaults, templates
-            )
-        else:
-            renderer = targets.get(target).renderer
-            assert renderer.scope == "environment"
-            rendered = renderer.render(project.environments[name], templates)
-        return [OutputFile(f.path, f.content, name, target) for f in rendered], []
-    except RenderError as error:
-        return [], list(error.problems)
+    return rendering.in_order(rendering.batches(project, environments, chosen))
 
 
 def kubernetes_documents(spec: Checked, environment: str) -> str:
     """The environment's Kubernetes documents as one YAML stream, as ``kubectl kustomize``
     builds them."""
+    from envspec import rendering
     from envspec.render.kubernetes import document_stream
 
     name = select_environment(environment, spec.environment_names())
@@ -505,7 +358,7 @@ def kubernetes_documents(spec: Checked, environment: str) -> str:
         raise EnvspecError(
             f"environment '{name}' does not render kubernetes (its targets: {', '.join(listed)})"
         )
-    files = _in_order(Rendering(spec, [name], ["kubernetes"]))
+    files = rendering.in_order(rendering.batches(spec, [name], ["kubernetes"]))
     return document_stream({file.path: file.content for file in files})
 
 
@@ -514,6 +367,8 @@ def verify(
 ) -> verifying.Report:
     """Compare an environment's live objects, from ``source`` (a file, ``-`` for standard
     input) or else from ``kubectl get``, with the documents envspec renders for it."""
+    from envspec import verify as verifying
+
     stream = kubernetes_documents(spec, environment)
     expected = verifying.expected_objects(stream)
     namespace = verifying.namespace_of(expected)
@@ -527,43 +382,29 @@ def verify(
     return verifying.Report(name, namespace, len(expected), tuple(drift))
 
 
-def _project_renderer(name: str) -> ProjectRenderer:
-    renderer = targets.get(name).renderer
-    assert renderer.scope == "project"
-    return renderer
+def render(spec: Path | None, options: RenderOptions) -> RenderResult:
+    """Render the chosen environments and write them (or, with ``check``, only compare). When
+    nothing changed since the last render with the same options, the lock answers."""
+    root = spec_root(spec)
+    unchanged, inputs = incremental.unchanged(root, options)
+    if unchanged is not None:
+        return unchanged
+    from envspec import rendering
 
-
-def _template_folders(spec: Checked) -> list[Path]:
-    """The template folders of the plug-in targets the spec's environments use."""
-    environments = spec.bundle.base.environments.values()
-    used = {target for config in environments for target in config.targets}
-    renderers = [targets.get(name).renderer for name in sorted(used)]
-    return [
-        Path(renderer.template_folder)
-        for renderer in renderers
-        if renderer.scope == "environment" and renderer.template_folder is not None
-    ]
-
-
-def render(
-    spec: Checked, options: RenderOptions, inputs: tuple[str, str] | None = None
-) -> RenderResult:
-    """Render the chosen environments and write them (or, with ``check``, only compare)."""
-    known = spec.environment_names()
+    checked = check(root)
     if options.all:
-        names = known
+        names = checked.environment_names()
     elif options.environments:
-        names = list(dict.fromkeys(select_environment(n, known) for n in options.environments))
+        names = checked.select(options.environments)
     else:
         raise EnvspecError("name an environment with --env, or render every one with --all")
-    out = output_folder(spec.root, options.out)
+    out = output_folder(root, options.out)
     scope = Scope(
         frozenset([*names, None]), frozenset(options.targets) if options.targets else None
     )
-    recorded = dict([inputs]) if inputs else None
-    rendering = Rendering(spec, names, options.targets)
+    files = rendering.batches(checked, names, options.targets)
     if options.check:
-        result = plan(out, _in_order(rendering), scope, options.force, recorded)
+        result = plan(out, rendering.in_order(files), scope, options.force, dict([inputs]))
     else:
-        result = write(out, rendering, scope, options.force, recorded)
+        result = write(out, files, scope, options.force, dict([inputs]))
     return RenderResult(out, names, result, options.check)

@@ -60,11 +60,10 @@ class _Context:
 
 def _names(context: click.Context, section: str, incomplete: str) -> list[CompletionItem]:
     """Names under ``section`` of the spec, for shell completion; nothing when it cannot load."""
-    from envspec.loader import find_spec_root, section_names
+    from envspec import api
 
     spec = context.params.get("spec") or context.ensure_object(_Context).default("spec")
-    root = Path(spec) if spec is not None else find_spec_root(Path.cwd())
-    names = section_names(root, section) if root is not None else []
+    names = api.names_in(Path(spec) if spec is not None else None, section)
     return [CompletionItem(name) for name in names if name.startswith(incomplete)]
 
 
@@ -298,9 +297,9 @@ def render(
             )
         return
     with _boundary():
-        from envspec import incremental
+        from envspec import api
 
-        options = incremental.RenderOptions(
+        options = api.RenderOptions(
             environments=environments,
             all=all_,
             targets=targets,
@@ -308,8 +307,7 @@ def render(
             check=check,
             force=force,
         )
-        result = incremental.render(_spec(context, spec), options)
-        _report_render(result)
+        _report_render(api.render(_spec(context, spec), options))
 
 
 def _stdout_usage(environments: tuple[str, ...], targets: tuple[str, ...], other: bool) -> None:
@@ -502,14 +500,14 @@ def _assignments(values: tuple[str, ...]) -> dict[str, str]:
 def _after_edit(
     context: click.Context, spec: Path | None, changed: list[Path], render: bool, out: Path | None
 ) -> None:
-    from envspec import incremental
-    from envspec.loader import display_path
+    from envspec import api
+    from envspec.location import display_path
 
     for path in changed:
         click.echo(f"edited {display_path(path)}")
     if render:
-        options = incremental.RenderOptions(all=True, out=_out(context, out))
-        _report_render(incremental.render(_spec(context, spec), options))
+        options = api.RenderOptions(all=True, out=_out(context, out))
+        _report_render(api.render(_spec(context, spec), options))
 
 
 def _out(context: click.Context, out: Path | None) -> Path | None:
@@ -570,12 +568,18 @@ def var_add(
     """
     _out_needs_render(render_, out)
     with _boundary():
-        from envspec import edit, incremental
+        from envspec import api
 
-        change = edit.VariableChange(
-            name, type_, default, secret, description, _assignments(values), services
+        changed = api.add_variable(
+            _spec(context, spec),
+            name,
+            type_=type_,
+            default=default,
+            secret=secret,
+            description=description,
+            values=_assignments(values),
+            services=services,
         )
-        changed = edit.add_variable(incremental.spec_root(_spec(context, spec)), change)
         _after_edit(context, spec, changed, render_, out)
 
 
@@ -602,11 +606,9 @@ def var_set(
     """
     _out_needs_render(render_, out)
     with _boundary():
-        from envspec import edit, incremental
+        from envspec import api
 
-        changed = edit.set_variable(
-            incremental.spec_root(_spec(context, spec)), name, _assignments(values)
-        )
+        changed = api.set_variable(_spec(context, spec), name, _assignments(values))
         _after_edit(context, spec, changed, render_, out)
 
 
@@ -627,9 +629,9 @@ def var_rm(
     """
     _out_needs_render(render_, out)
     with _boundary():
-        from envspec import edit, incremental
+        from envspec import api
 
-        changed = edit.remove_variable(incremental.spec_root(_spec(context, spec)), name)
+        changed = api.remove_variable(_spec(context, spec), name)
         _after_edit(context, spec, changed, render_, out)
 
 
@@ -670,7 +672,7 @@ def init(
         raise click.UsageError("--env-file needs --from-compose")
     with _boundary():
         from envspec import api
-        from envspec.loader import display_path
+        from envspec.location import display_path
 
         written, problems = api.init(folder, project, compose, env_files)
         for path in written:
@@ -723,9 +725,9 @@ def schema() -> None:
     Example:
       envspec schema > envspec.schema.json
     """
-    from envspec.schema import spec_schema
+    from envspec import api
 
-    click.echo(spec_schema(), nl=False)
+    click.echo(api.schema(), nl=False)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,16 +20,20 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from envspec import api
-from envspec.api import select_environment
 from envspec.atomic import deferred_signals, note_change, write_atomic
 from envspec.errors import EnvspecError, RenderError, SpecError, did_you_mean
-from envspec.loader import BASE_FILE, OVERLAY_DIR, TEMPLATE_DIR, display_path
+from envspec.loader import BASE_FILE, OVERLAY_DIR, TEMPLATE_DIR
+from envspec.location import display_path
 from envspec.models import VARIABLE_NAME
+from envspec.project import select_environment
 from envspec.render.filters import yaml_scalar
 from envspec.secrets import BACKENDS
 
 _REFERENCE = re.compile(rf"^({'|'.join(re.escape(b) for b in BACKENDS)})://")
+
+
+Validate = Callable[[Path], object]
+"""Checks a spec folder whole (:func:`envspec.api.validate`); raises its problems."""
 
 
 @dataclass
@@ -186,7 +190,6 @@ def _scalar(value: Any) -> str:
 
 class _Editor:
     def __init__(self, root: Path) -> None:
-        api.load(root)  # report problems of the spec as it is, positioned, before editing it
         self.root = root
         self.base = _Text(root / BASE_FILE)
         self.overlays: dict[str, _Text] = {}
@@ -248,7 +251,7 @@ class _Editor:
             yield copy
 
 
-def add_variable(root: Path, change: VariableChange) -> list[Path]:
+def add_variable(root: Path, change: VariableChange, validate: Validate) -> list[Path]:
     editor = _Editor(root)
     editor.check_variable(change.name, exists=False)
     entry: dict[str, Any] = {}
@@ -275,20 +278,20 @@ def add_variable(root: Path, change: VariableChange) -> list[Path]:
             services = editor.base.tree.get("services") or CommentedMap()
     for environment, value in change.values.items():
         editor.set_value(change.name, editor.environment(environment), value, change.secret)
-    return _commit(editor)
+    return _commit(editor, validate)
 
 
-def set_variable(root: Path, name: str, values: dict[str, str]) -> list[Path]:
+def set_variable(root: Path, name: str, values: dict[str, str], validate: Validate) -> list[Path]:
     editor = _Editor(root)
     editor.check_variable(name, exists=True)
     variable = editor.variables()[name]
     secret = isinstance(variable, Mapping) and str(variable.get("secret", "")).lower() == "true"
     for environment, value in values.items():
         editor.set_value(name, editor.environment(environment), value, secret)
-    return _commit(editor)
+    return _commit(editor, validate)
 
 
-def remove_variable(root: Path, name: str) -> list[Path]:
+def remove_variable(root: Path, name: str, validate: Validate) -> list[Path]:
     editor = _Editor(root)
     editor.check_variable(name, exists=True)
     services = editor.base.tree.get("services") or CommentedMap()
@@ -308,13 +311,13 @@ def remove_variable(root: Path, name: str) -> list[Path]:
         if isinstance(variables, CommentedMap) and name in variables:
             text.remove_entry(variables, name)
             text.reload()
-    return _commit(editor)
+    return _commit(editor, validate)
 
 
-def _commit(editor: _Editor) -> list[Path]:
+def _commit(editor: _Editor, validate: Validate) -> list[Path]:
     with editor.candidate() as copy:
         try:
-            api.validate(api.check(copy))
+            validate(copy)
         except (SpecError, RenderError) as error:
             shown = display_path(editor.root)
             raise SpecError(

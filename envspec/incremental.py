@@ -1,11 +1,11 @@
-"""Render only when something changed: the fast path of ``envspec render`` (and ``--check``).
+"""Render only when something changed: the first step of ``envspec render`` (and ``--check``).
 
 The lock records a fingerprint of every input of the last render (the spec folder, the built-in
 templates, envspec's own code, the options). When it matches and every file the lock lists is
 exactly as written, nothing can have changed, and the answer needs neither the spec's models nor
-its templates: this module imports neither, and loads the full pipeline only when needed. A
-render that wrote a plug-in target's files is always done again (a plug-in's code is not in the
-fingerprint), with the same result when nothing changed.
+its templates: this module imports neither, and :func:`envspec.api.render` goes on to the full
+pipeline only when needed. A render that wrote a plug-in target's files is always done again (a
+plug-in's code is not in the fingerprint), with the same result when nothing changed.
 """
 
 from __future__ import annotations
@@ -75,10 +75,9 @@ def output_folder(root: Path, out: Path | None) -> Path:
     return folder
 
 
-def render(spec: Path | None, options: RenderOptions) -> RenderResult:
-    """Render from a spec folder, skipping all work when nothing changed since the last render
-    with the same options (the lock records a fingerprint of every input)."""
-    root = spec_root(spec)
+def unchanged(root: Path, options: RenderOptions) -> tuple[RenderResult | None, tuple[str, str]]:
+    """The result of a render with nothing to do (None when there is work), and the render's
+    key and inputs' fingerprint for the lock to record."""
     out = output_folder(root, options.out)
     key = _render_key(options)
     fingerprint = input_fingerprint(root, key)
@@ -87,10 +86,9 @@ def render(spec: Path | None, options: RenderOptions) -> RenderResult:
         # the fingerprint covers envspec's own code and templates, not a plug-in's
         if entries is not None and all(e["target"] in BUILTIN for e in entries):
             names = list(dict.fromkeys(e["environment"] for e in entries if e["environment"]))
-            return RenderResult(out, names, Plan(out, verified=len(entries)), options.check)
-    from envspec import api
-
-    return api.render(api.check(root), options, (key, fingerprint))
+            result = RenderResult(out, names, Plan(out, verified=len(entries)), options.check)
+            return result, (key, fingerprint)
+    return None, (key, fingerprint)
 
 
 def _render_key(options: RenderOptions) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import marshal
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ import yaml
 
 from envspec import cache
 from envspec.errors import Problem, SpecError
-from envspec.location import Position, SourceMap, SpecPath, dotted
+from envspec.location import Position, SourceMap, SpecPath, display_path, dotted
 
 try:
     from yaml import CSafeLoader as _Loader
@@ -72,15 +71,6 @@ class RawSpec:
             file = self.cacheable.get(name)
             if file is not None:
                 file.store()
-
-
-def display_path(path: Path) -> str:
-    """A file name as a user would type it: relative to the working directory when inside it."""
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:  # pragma: no cover - other drive on Windows
-        return str(path)
-    return str(path) if relative.startswith("..") else relative
 
 
 def find_spec_root(start: Path) -> Path | None:

@@ -7,9 +7,21 @@ closest recorded position of any path, so a problem always points at real text.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NamedTuple
+
+
+def display_path(path: Path) -> str:
+    """A file name as a user would type it: relative to the working directory when inside it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # pragma: no cover - other drive on Windows
+        return str(path)
+    return str(path) if relative.startswith("..") else relative
+
 
 PathKey = str | int
 SpecPath = tuple[PathKey, ...]

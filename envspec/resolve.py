@@ -16,7 +16,6 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from envspec.errors import Problem, SpecError
-from envspec.loader import RawSpec
 from envspec.location import Origin, SourceMap, SpecPath, dotted
 from envspec.models import (
     FLOATING_TAGS,
@@ -140,10 +139,6 @@ class SourceMaps:
 
     base: SourceMap
     overlays: Mapping[str, SourceMap]
-
-    @classmethod
-    def of(cls, raw: RawSpec) -> SourceMaps:
-        return cls(raw.base.source, {name: doc.source for name, doc in raw.overlays.items()})
 
     def overlay(self, environment: str) -> SourceMap | None:
         return self.overlays.get(environment)

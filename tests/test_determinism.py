@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from envspec import api
+from envspec import api, rendering
 from envspec.errors import RenderError
 from tests.helpers import REPO, minimal, output_files, run, write_spec
 
@@ -54,7 +54,7 @@ def test_parallel_rendering_gives_the_same_files(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("ENVSPEC_JOBS", "1")
     serial = api.render_files(project, names, ())
     monkeypatch.delenv("ENVSPEC_JOBS")
-    monkeypatch.setattr(api, "PARALLEL_THRESHOLD", 0)
+    monkeypatch.setattr(rendering, "PARALLEL_THRESHOLD", 0)
     parallel = api.render_files(project, names, ())
     assert parallel == serial
 
@@ -64,7 +64,7 @@ def test_parallel_rendering_reports_problems(
 ) -> None:
     spec = minimal(variables={"BROKEN": {"default": "a${b}", "description": "x"}})
     project = api.load(write_spec(tmp_path / "spec", spec))
-    monkeypatch.setattr(api, "PARALLEL_THRESHOLD", 0)
+    monkeypatch.setattr(rendering, "PARALLEL_THRESHOLD", 0)
     with pytest.raises(RenderError) as error:
         api.render_files(project, list(project.environments), ())
     assert [p.path for p in error.value.problems] == ["variables.BROKEN"]
@@ -79,7 +79,7 @@ def test_writing_while_workers_render_gives_the_same_files(
         == 0
     )
     monkeypatch.delenv("ENVSPEC_JOBS")
-    monkeypatch.setattr(api, "PARALLEL_THRESHOLD", 0)
+    monkeypatch.setattr(rendering, "PARALLEL_THRESHOLD", 0)
     result = run("render", "--all", "--spec", str(REPO), "--out", str(tmp_path / "parallel"))
     assert result.exit_code == 0, result.output
     assert output_files(tmp_path / "parallel") == output_files(tmp_path / "serial")
@@ -91,7 +91,7 @@ def test_a_worker_failing_late_leaves_no_output(
     root = write_spec(tmp_path / "spec", minimal())
     (root / "templates" / "settings").mkdir(parents=True)
     (root / "templates" / "settings" / "settings.py.j2").write_text("{{ no_such_name }}\n")
-    monkeypatch.setattr(api, "PARALLEL_THRESHOLD", 0)
+    monkeypatch.setattr(rendering, "PARALLEL_THRESHOLD", 0)
     result = run("render", "--all", "--spec", str(root))
     assert result.exit_code == 1 and "undefined" in result.output
     assert not (root / "build").exists()

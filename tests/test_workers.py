@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from envspec import api, loader
+from envspec import loader, rendering
 from envspec.workers import Children, WorkerLostError
 from tests.helpers import minimal, output_files, run, write_spec
 
@@ -75,7 +75,7 @@ def test_leaving_early_kills_every_child() -> None:
 def test_a_problem_in_the_last_environment_stops_renders_already_started(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(api, "PARALLEL_THRESHOLD", 0)
+    monkeypatch.setattr(rendering, "PARALLEL_THRESHOLD", 0)
     spec = minimal(variables={"GREETING": {"default": "hello"}, "TOKEN": {"secret": True}})
     overlays = {"development": {"variables": {"TOKEN": "local-only"}}}
     root = write_spec(tmp_path / "spec", spec, overlays)
@@ -88,7 +88,7 @@ def test_a_problem_in_the_last_environment_stops_renders_already_started(
 def test_validate_in_workers_reports_parity_and_stale_declarations(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(api, "PARALLEL_THRESHOLD", 0)
+    monkeypatch.setattr(rendering, "PARALLEL_THRESHOLD", 0)
     spec = minimal(variables={"GREETING": {"default": "hello", "parity": "strict"}})
     overlays = {
         "production": {
@@ -120,7 +120,7 @@ def test_render_in_workers_matches_one_process(
         run("render", "--all", "--spec", str(root), "--out", str(tmp_path / "one")).exit_code == 0
     )
     monkeypatch.delenv("ENVSPEC_JOBS")
-    monkeypatch.setattr(api, "PARALLEL_THRESHOLD", 0)
+    monkeypatch.setattr(rendering, "PARALLEL_THRESHOLD", 0)
     monkeypatch.setattr(loader, "PARALLEL_PARSE_CHARS", 0)
     monkeypatch.setattr(loader, "PIECE_CHARS", 100)
     if fork == "refused":
@@ -149,15 +149,15 @@ def test_a_lost_worker_is_a_clear_error_and_nothing_is_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = write_spec(tmp_path / "spec", minimal())
-    monkeypatch.setattr(api, "PARALLEL_THRESHOLD", 0)
-    real_render_job = api._render_job
+    monkeypatch.setattr(rendering, "PARALLEL_THRESHOLD", 0)
+    real_render_job = rendering._render_job
 
     def killed_in_production(*args: Any) -> Any:
         if args[-1] == ("production", "kubernetes"):
             os.kill(os.getpid(), signal.SIGKILL)
         return real_render_job(*args)
 
-    monkeypatch.setattr(api, "_render_job", killed_in_production)
+    monkeypatch.setattr(rendering, "_render_job", killed_in_production)
     result = run("render", "--all", "--spec", str(root))
     assert result.exit_code == 1
     assert "envspec: a worker process ended without a result (killed by signal 9" in result.output

@@ -21,7 +21,7 @@ import yaml
 
 from envspec import cache
 from envspec.errors import Problem, RenderError, did_you_mean
-from envspec.loader import display_path
+from envspec.location import display_path
 from envspec.models import Spec
 from envspec.render import builtin_template_dir
 from envspec.render.filters import FILTERS, CannotCarry, to_yaml
