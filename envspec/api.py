@@ -16,7 +16,7 @@ from envspec import incremental, targets
 from envspec.atomic import deferred_signals, note_change, write_atomic
 from envspec.errors import EnvspecError, Problem, RenderError, SpecError, did_you_mean
 from envspec.incremental import RenderOptions, RenderResult, output_folder, spec_root
-from envspec.project import Checked, Project, kept, select_environment
+from envspec.project import Checked, Project, select_environment
 from envspec.writer import OutputFile, Scope, plan, write
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def check(spec: Path | None = None) -> Checked:
     raw = load_spec(root)
     bundle = validate_spec(raw)
     sources = SourceMaps(raw.base.source, {name: doc.source for name, doc in raw.overlays.items()})
-    return kept(Checked(root, bundle, sources, raw.templates, keep_parses=raw.keep_parses))
+    return Checked(root, bundle, sources, raw.templates, keep_parses=raw.keep_parses)
 
 
 def load(spec: Path | None = None) -> Project:
@@ -93,10 +93,8 @@ def stale_declarations(
             if declared.path not in live and source is not None:
                 position = source.value(("differences", index))
                 warnings.append(
-                    Problem(
-                        position.file,
-                        position.line,
-                        position.column,
+                    Problem.at(
+                        position,
                         f"differences[{index}]",
                         f"declared difference '{declared.path}' no longer exists; remove it",
                         "warning",
@@ -121,10 +119,8 @@ def below_target(
         return []
     position = project.sources.base.value(("parity", "target"))
     return [
-        Problem(
-            position.file,
-            position.line,
-            position.column,
+        Problem.at(
+            position,
             "parity.target",
             f"the parity score is {score}%, below the target {policy.target:g}%; "
             "envspec parity shows what each row costs",

@@ -11,15 +11,18 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from envspec.location import Position
 
 Severity = Literal["error", "warning"]
 
 
 class ExitCode(IntEnum):
-    OK = 0
+    """What envspec exits with besides 0 (click's own usage errors exit 2)."""
+
     FAILURE = 1
-    USAGE = 2
     INTERRUPTED = 130
 
 
@@ -33,6 +36,13 @@ class Problem:
     path: str
     message: str
     severity: Severity = "error"
+
+    @classmethod
+    def at(
+        cls, position: Position, path: str, message: str, severity: Severity = "error"
+    ) -> Problem:
+        """The problem ``message`` about ``path``, at ``position`` in a spec file."""
+        return cls(position.file, position.line, position.column, path, message, severity)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
@@ -57,20 +67,20 @@ class EnvspecError(Exception):
     exit_code = ExitCode.FAILURE
 
 
-class SpecError(EnvspecError):
-    """The spec is invalid; carries every problem found, sorted by file and position."""
+class ProblemsError(EnvspecError):
+    """An error made of positioned problems, each reported once, sorted by file and position."""
 
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems = tuple(sorted(set(problems)))
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-class RenderError(EnvspecError):
+class SpecError(ProblemsError):
+    """The spec is invalid; carries every problem found."""
+
+
+class RenderError(ProblemsError):
     """A target could not render (a value it cannot carry, a broken user template)."""
-
-    def __init__(self, problems: Iterable[Problem]) -> None:
-        self.problems = tuple(sorted(set(problems)))
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 class OutputError(EnvspecError):

@@ -500,7 +500,9 @@ class Task(Model):
     description: str = ""
 
 
-class Difference(Model):
+class DeclaredDifference(Model):
+    """A difference an overlay declares on purpose (``differences:``), with its reason."""
+
     path: Annotated[str, StringConstraints(min_length=1)]
     reason: Annotated[str, StringConstraints(min_length=1)]
     environments: tuple[str, ...] | None = None
@@ -510,7 +512,7 @@ class Difference(Model):
 class Overlay(Model):
     variables: dict[str, VariableValueField] = {}
     services: dict[str, ServicePatch] = {}
-    differences: tuple[Difference, ...] = ()
+    differences: tuple[DeclaredDifference, ...] = ()
 
 
 class Spec(Model):

@@ -259,7 +259,7 @@ def _problem(
         f"declares it; fix the spec or add to environments/{b.name}.yaml: "
         f'differences: [{{path: {difference.path}, reason: "..."}}]'
     )
-    return Problem(position.file, position.line, position.column, difference.path, message)
+    return Problem.at(position, difference.path, message)
 
 
 def _presence(service: ResolvedService | None) -> str:

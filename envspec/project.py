@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from envspec.errors import UnknownEnvironmentError, did_you_mean
 
@@ -13,7 +13,10 @@ if TYPE_CHECKING:
     from envspec.models import SpecBundle
     from envspec.resolve import Resolution, ResolvedEnvironment, ResolvedVariable, SourceMaps
 
-C = TypeVar("C", bound="Checked")
+KEEP_ALIVE: list[Checked] | None = None
+"""When a list, every spec checked or resolved is appended to it, so none is freed: the console
+script sets one, as it ends with ``os._exit`` (freeing a spec of 1,000 services object by object
+took 0.1-0.2 s)."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,10 @@ class Checked:
     )
     """Cache the parses of the spec's files (see :meth:`RawSpec.keep_parses`): called once
     validation accepted the named environments."""
+
+    def __post_init__(self) -> None:
+        if KEEP_ALIVE is not None:
+            KEEP_ALIVE.append(self)
 
     def environment_names(self) -> list[str]:
         return list(self.bundle.base.environments)
@@ -48,16 +55,14 @@ class Project(Checked):
 
     @classmethod
     def of(cls, checked: Checked, resolution: Resolution) -> Project:
-        return kept(
-            cls(
-                root=checked.root,
-                bundle=checked.bundle,
-                sources=checked.sources,
-                templates_dir=checked.templates_dir,
-                keep_parses=checked.keep_parses,
-                environments=resolution.environments,
-                defaults=resolution.defaults,
-            )
+        return cls(
+            root=checked.root,
+            bundle=checked.bundle,
+            sources=checked.sources,
+            templates_dir=checked.templates_dir,
+            keep_parses=checked.keep_parses,
+            environments=resolution.environments,
+            defaults=resolution.defaults,
         )
 
     def environment(self, name: str) -> ResolvedEnvironment:
@@ -77,14 +82,3 @@ def select_environment(name: str, known: Iterable[str]) -> str:
     raise UnknownEnvironmentError(
         f"unknown environment '{name}'{did_you_mean(name, names)}; known: {', '.join(names)}"
     )
-
-
-_KEPT: list[Checked] = []
-
-
-def kept(spec: C) -> C:
-    """Hold the spec loaded or resolved last, until the next one: the console script ends with
-    ``os._exit``, so a command's spec is never freed object by object (0.1-0.2 s at 1,000
-    services); a program using envspec holds one spec more than it would."""
-    _KEPT[:] = [spec]
-    return spec

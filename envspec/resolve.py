@@ -20,7 +20,7 @@ from envspec.location import Origin, SourceMap, SpecPath, dotted
 from envspec.models import (
     FLOATING_TAGS,
     RESTRICTED_ROOT,
-    Difference,
+    DeclaredDifference,
     Environment,
     KubernetesPatch,
     LiteralValue,
@@ -120,7 +120,7 @@ class ResolvedEnvironment:
     config: Environment
     services: tuple[ResolvedService, ...]
     variables: Mapping[str, ResolvedVariable]
-    differences: tuple[Difference, ...]
+    differences: tuple[DeclaredDifference, ...]
     tasks: tuple[ResolvedTask, ...] = ()
 
     @property
@@ -172,7 +172,7 @@ class Resolver:
         spec = self.bundle.base
         config = spec.environments[name]
         overlay = self.bundle.overlays.get(name, Overlay())
-        here = _Context(spec, name, self.sources, self.problems, config)
+        here = _EnvironmentResolution(spec, name, self.sources, self.problems, config)
         variables = dict(here.variables(overlay, self.defaults))
         services = tuple(here.services(overlay, variables))
         if self.problems:
@@ -221,9 +221,7 @@ class _Checks:
         source = self.sources.overlay(self.name) if in_overlay else self.sources.base
         assert source is not None
         position = source.value(path)
-        self.problems.append(
-            Problem(position.file, position.line, position.column, dotted(path), message)
-        )
+        self.problems.append(Problem.at(position, dotted(path), message))
 
     def defaults(self) -> dict[str, ResolvedVariable]:
         """Every variable's default that is a reference or a valid literal."""
@@ -265,7 +263,7 @@ class _Checks:
         return text
 
 
-class _Context(_Checks):
+class _EnvironmentResolution(_Checks):
     """Resolution of one environment."""
 
     def __init__(

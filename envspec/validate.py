@@ -189,7 +189,7 @@ def _problem(
     else:
         position = source.value(path)
         text = _clean(message)
-    return Problem(position.file, position.line, position.column, dotted(path), text)
+    return Problem.at(position, dotted(path), text)
 
 
 def _clean(message: str) -> str:
@@ -407,9 +407,9 @@ def _cycles(spec: Spec, source: SourceMap) -> Iterator[Problem]:
 
 def _at(source: SourceMap, path: SpecPath, message: str) -> Problem:
     position = source.value(path)
-    return Problem(position.file, position.line, position.column, dotted(path), message)
+    return Problem.at(position, dotted(path), message)
 
 
 def _key(source: SourceMap, path: SpecPath, message: str) -> Problem:
     position = source.key(path)
-    return Problem(position.file, position.line, position.column, dotted(path), message)
+    return Problem.at(position, dotted(path), message)

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from envspec import api, project
 from tests.helpers import REPO, minimal, run, write_spec
 
 PACKAGE = REPO / "envspec"
@@ -201,3 +202,31 @@ def test_an_unchanged_render_loads_neither_models_nor_templates(tmp_path: Path) 
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_only_the_console_script_keeps_specs_alive() -> None:
+    """Keeping every spec for ``os._exit`` is the console script's choice, not the pipeline's."""
+    api.load(REPO)
+    assert project.KEEP_ALIVE is None
+    result = subprocess.run(
+        [sys.executable, "-c", ENTRY_THEN_REPORT, "validate", "--spec", str(REPO)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.stderr.splitlines()[-1] == "kept: Checked, Project"
+
+
+ENTRY_THEN_REPORT = """\
+import os, sys
+from envspec import entry, project
+end = os._exit
+def report(code):
+    kept = ", ".join(type(spec).__name__ for spec in project.KEEP_ALIVE or [])
+    sys.stderr.write(f"kept: {kept}\\n")
+    sys.stderr.flush()
+    end(code)
+os._exit = report
+sys.argv[0] = "envspec"
+entry.main()
+"""

@@ -32,10 +32,8 @@ def check_values(
         except CannotCarry as error:
             where = variable.origin.position()
             problems.append(
-                Problem(
-                    where.file,
-                    where.line,
-                    where.column,
+                Problem.at(
+                    where,
                     f"variables.{variable.name}",
                     f"{artifact} of '{environment}' cannot carry this value exactly: {error}",
                 )

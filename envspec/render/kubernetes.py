@@ -80,7 +80,7 @@ class KubernetesRenderer:
             environment.name,
             "Kubernetes manifests",
         )
-        files = list(_Builder(environment, templates).files())
+        files = list(_Manifests(environment, templates).files())
         if environment.config.local:
             files.append(_kind_cluster(environment, templates))
         return files
@@ -100,7 +100,9 @@ def _kind_cluster(environment: ResolvedEnvironment, templates: Templates) -> Ren
     )
 
 
-class _Builder:
+class _Manifests:
+    """The Kubernetes documents of one environment, file by file."""
+
     def __init__(self, environment: ResolvedEnvironment, templates: Templates) -> None:
         self.environment = environment
         self.templates = templates
@@ -435,10 +437,8 @@ def _checksum(
 
 def _mixed_backends(environment: ResolvedEnvironment, backends: dict[str, str]) -> Problem:
     first = environment.variables[next(iter(backends.values()))].origin.position()
-    return Problem(
-        first.file,
-        first.line,
-        first.column,
+    return Problem.at(
+        first,
         "secrets",
         f"environment '{environment.name}' reads secrets through one ExternalSecret store, but "
         f"its references use several backends ({', '.join(sorted(backends))})",
@@ -447,10 +447,8 @@ def _mixed_backends(environment: ResolvedEnvironment, backends: dict[str, str]) 
 
 def _not_in_fake_store(environment: ResolvedEnvironment, variable: ResolvedVariable) -> Problem:
     where = variable.origin.position()
-    return Problem(
-        where.file,
-        where.line,
-        where.column,
+    return Problem.at(
+        where,
         f"variables.{variable.name}",
         f"environment '{environment.name}' reads its secrets from the fake provider, which holds "
         f"only this environment's literals; give '{variable.name}' a literal value here, or "
