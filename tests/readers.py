@@ -140,3 +140,34 @@ def crd_validator(kind: str) -> Draft7Validator:
     """The validator of an external-secrets.io kind kept in tests/schemas/."""
     schema = json.loads((SCHEMAS / f"{kind.lower()}.v1.json").read_text())
     return Draft7Validator(schema)
+
+
+def kubelet_expand(text: str, environment: dict[str, str]) -> str:
+    """What the kubelet makes of a container's ``command``, ``args`` or ``env`` value: ``$$`` is
+    one ``$``; ``$(NAME)`` is the variable's value when it is defined, else left as written
+    (the rules of Kubernetes' variable expansion, written out for tests)."""
+    result: list[str] = []
+    cursor = 0
+    while cursor < len(text):
+        char = text[cursor]
+        if char != "$" or cursor + 1 == len(text):
+            result.append(char)
+            cursor += 1
+            continue
+        following = text[cursor + 1]
+        if following == "$":
+            result.append("$")
+            cursor += 2
+        elif following == "(":
+            end = text.find(")", cursor + 2)
+            if end == -1:
+                result.append("$(")
+                cursor += 2
+            else:
+                name = text[cursor + 2 : end]
+                result.append(environment.get(name, f"$({name})"))
+                cursor = end + 1
+        else:
+            result.append("$" + following)
+            cursor += 2
+    return "".join(result)

@@ -176,8 +176,8 @@ def comment(text: str) -> str:
 
 
 def kubernetes_env(value: str) -> str:
-    """A container ``env`` value as written, not expanded: the kubelet reads ``$(NAME)`` as a
-    reference and ``$$`` as ``$``, so every ``$`` is doubled."""
+    """A container's ``env`` value, ``command`` or ``args`` item as written, not expanded: the
+    kubelet reads ``$(NAME)`` as a reference and ``$$`` as ``$``, so every ``$`` is doubled."""
     return value.replace("$", "$$")
 
 
