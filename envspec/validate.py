@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from envspec.errors import Problem, SpecError, did_you_mean
 from envspec.loader import Document, RawSpec
 from envspec.location import SourceMap, SpecPath, dotted
-from envspec.models import Overlay, Spec, SpecBundle
+from envspec.models import ENVIRONMENT_VARIABLE, Overlay, ServiceFields, Spec, SpecBundle
 
 _KEY_RULES = {
     "services": "a service name must be DNS-1123: lowercase letters, digits and '-', at most 63",
@@ -255,6 +255,7 @@ def _cross_references(spec: Spec, source: SourceMap, known: Known) -> Iterator[P
         yield from _known(
             source, ("services", name, "variables"), service.variables, known.variables, "variable"
         )
+        yield from _escape_hatches(source, ("services", name), service, known)
         yield from _known(
             source,
             ("services", name, "environments"),
@@ -333,6 +334,7 @@ def _overlay_references(overlay: Overlay, source: SourceMap, known: Known) -> It
         yield from _known(
             source, ("services", name, "variables"), patch.variables, known.variables, "variable"
         )
+        yield from _escape_hatches(source, ("services", name), patch, known)
     for index, difference in enumerate(overlay.differences):
         yield from _known(
             source,
@@ -340,6 +342,77 @@ def _overlay_references(overlay: Overlay, source: SourceMap, known: Known) -> It
             difference.environments,
             known.environments,
             "environment",
+        )
+
+
+_DECLARE = "declare it under variables"
+
+
+def _escape_hatches(
+    source: SourceMap, path: SpecPath, service: ServiceFields, known: Known
+) -> Iterator[Problem]:
+    """The ``compose:`` and ``kubernetes:`` escape hatches may add to what envspec writes, never
+    set a variable of the model (its type, secrecy and parity checks would be bypassed)."""
+    declared = {*known.variables, ENVIRONMENT_VARIABLE}
+    compose = service.compose or {}
+    at = (*path, "compose")
+    environment = compose.get("environment")
+    if isinstance(environment, dict):
+        for name in environment:
+            if name in declared:
+                yield _key(
+                    source,
+                    (*at, "environment", name),
+                    f"'{name}' is a variable of the spec: {_DECLARE}, not in compose.environment",
+                )
+    elif environment is not None:
+        yield _at(
+            source,
+            (*at, "environment"),
+            "compose.environment must be a mapping (a list would replace the variables envspec "
+            "sets)",
+        )
+    if "env_file" in compose:
+        yield _key(
+            source,
+            (*at, "env_file"),
+            f"an env_file may set any variable, the spec's among them: {_DECLARE}",
+        )
+    kubernetes = service.kubernetes
+    if kubernetes is None:
+        return
+    at = (*path, "kubernetes")
+    env = kubernetes.container.get("env")
+    if isinstance(env, list):
+        for index, entry in enumerate(env):
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if name in declared:
+                yield _at(
+                    source,
+                    (*at, "container", "env", index, "name"),
+                    f"'{name}' is a variable of the spec: {_DECLARE}, not in container.env",
+                )
+    elif env is not None:
+        yield _at(source, (*at, "container", "env"), "container.env must be a list")
+    if "envFrom" in kubernetes.container:
+        yield _key(
+            source,
+            (*at, "container", "envFrom"),
+            "envFrom may set any variable, the spec's among them: "
+            f"{_DECLARE} (a k8s:// reference reads an existing Secret)",
+        )
+    if "containers" in kubernetes.pod:
+        yield _key(
+            source,
+            (*at, "pod", "containers"),
+            "the pod's containers are envspec's: change the service's in kubernetes.container",
+        )
+    template = kubernetes.deployment.get("spec", {})
+    if isinstance(template, dict) and "template" in template:
+        yield _key(
+            source,
+            (*at, "deployment", "spec", "template"),
+            "the pod template is envspec's: change it in kubernetes.pod and kubernetes.container",
         )
 
 

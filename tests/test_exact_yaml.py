@@ -119,3 +119,40 @@ def test_kubelet_never_expands_a_command(tmp_path: Path) -> None:
 @given(st.text(alphabet="$()AB x", max_size=20))
 def test_kubernetes_env_survives_expansion(text: str) -> None:
     assert kubelet_expand(kubernetes_env(text), {"A": "expanded", "B": ""}) == text
+
+
+HATCH_TEXT = "$HOME ${GREETING} $$ $(GREETING) a$"
+
+
+def test_escape_hatch_strings_reach_every_reader_literally(tmp_path: Path) -> None:
+    spec = minimal(
+        variables={"GREETING": {"default": "hello"}, "TOKEN": {"secret": True, "default": "t"}}
+    )
+    spec["environments"] = {"development": {"targets": ["compose", "kubernetes"], "local": True}}
+    spec["services"]["web"]["compose"] = {
+        "environment": {"EXTRA": HATCH_TEXT},
+        "labels": {"note": HATCH_TEXT},
+    }
+    spec["services"]["web"]["kubernetes"] = {
+        "container": {"env": [{"name": "EXTRA", "value": HATCH_TEXT}], "args": [HATCH_TEXT]},
+        "pod": {
+            "initContainers": [{"name": "init", "image": "busybox:1.36", "command": [HATCH_TEXT]}]
+        },
+    }
+    folder = _render(tmp_path, spec) / "development"
+    for binary in (compose_v2(), compose_v1()):
+        data = compose_config(binary, folder, {"HOME": "/home/x", "GREETING": "shell"})
+        assert compose_environment(data, "web")["EXTRA"] == HATCH_TEXT, binary
+        labels = data["services"]["web"]["labels"]
+        assert str(labels["note"]).replace("$$", "$") == HATCH_TEXT, binary
+    deployment = next(d for d in kustomize(folder / "kubernetes") if d["kind"] == "Deployment")
+    validate_kubernetes(deployment)
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    environment = {"GREETING": "hello", "HOME": "/root"}
+    env = {entry["name"]: entry for entry in container["env"]}
+    assert set(env) == {"TOKEN", "EXTRA"}, "the escape hatch adds to envspec's env"
+    assert kubelet_expand(env["EXTRA"]["value"], environment) == HATCH_TEXT
+    assert [kubelet_expand(arg, environment) for arg in container["args"]] == [HATCH_TEXT]
+    init = pod["initContainers"][0]
+    assert [kubelet_expand(arg, environment) for arg in init["command"]] == [HATCH_TEXT]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from envspec.errors import Problem, RenderError
 from envspec.render.filters import CannotCarry
@@ -40,3 +41,14 @@ def check_values(
             )
     if problems:
         raise RenderError(problems)
+
+
+def map_strings(data: Any, change: Callable[[str], str]) -> Any:
+    """``data`` with ``change`` applied to every string value (mapping keys are left alone)."""
+    if isinstance(data, str):
+        return change(data)
+    if isinstance(data, dict):
+        return {key: map_strings(value, change) for key, value in data.items()}
+    if isinstance(data, list):
+        return [map_strings(item, change) for item in data]
+    return data

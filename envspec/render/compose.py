@@ -7,9 +7,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from envspec.models import ENVIRONMENT_VARIABLE, Autoscale
-from envspec.render._common import check_values, yaml_header
+from envspec.render._common import check_values, map_strings, yaml_header
 from envspec.render.base import RenderedFile, Templates, merging
-from envspec.render.filters import compose_value
+from envspec.render.filters import compose_escape, compose_value
 from envspec.resolve import ResolvedEnvironment
 
 SERVER_FIELDS = frozenset(
@@ -39,12 +39,16 @@ class ComposeRenderer:
         replicas = {service.name: _replicas(service.spec.replicas) for service in services}
         healthchecked = {service.name: service.spec.healthcheck is not None for service in services}
         patch: dict[str, Mapping[str, Any]] = {
-            service.name: service.spec.compose for service in services if service.spec.compose
+            service.name: map_strings(service.spec.compose, compose_escape)
+            for service in services
+            if service.spec.compose
         }
         for task in environment.tasks:
             task_patch = {
                 key: value
-                for key, value in (task.service.spec.compose or {}).items()
+                for key, value in map_strings(
+                    task.service.spec.compose or {}, compose_escape
+                ).items()
                 if key not in SERVER_FIELDS
             }
             if task_patch:

@@ -21,9 +21,9 @@ import yaml
 
 from envspec.errors import Problem, RenderError
 from envspec.models import ENVIRONMENT_VARIABLE, Autoscale, KubernetesPatch, dns_label
-from envspec.render._common import check_values, yaml_header
+from envspec.render._common import check_values, map_strings, yaml_header
 from envspec.render.base import RenderedFile, Templates, merging
-from envspec.render.filters import kubernetes_value
+from envspec.render.filters import kubernetes_env, kubernetes_value
 from envspec.resolve import (
     ResolvedEnvironment,
     ResolvedService,
@@ -366,10 +366,17 @@ def _patching(patch: KubernetesPatch) -> Callable[[Any], Any] | None:
     if not (patch.deployment or patch.pod or patch.container):
         return None
 
+    pod_patch = _escaped_pod(patch.pod)
+    container_patch = _escaped_container(patch.container)
+
     def change(deployment: Any) -> Any:
         deployment = deep_merge(deployment, patch.deployment)
-        pod = deep_merge(deployment["spec"]["template"]["spec"], patch.pod)
-        pod["containers"] = [deep_merge(pod["containers"][0], patch.container)]
+        pod = deep_merge(deployment["spec"]["template"]["spec"], pod_patch)
+        container = pod["containers"][0]
+        merged = deep_merge(container, container_patch)
+        if "env" in container and "env" in container_patch:
+            merged["env"] = [*container["env"], *container_patch["env"]]
+        pod["containers"] = [merged]
         deployment["spec"]["template"]["spec"] = pod
         return deployment
 
@@ -382,9 +389,11 @@ def _task_patching(patch: KubernetesPatch) -> Callable[[Any], Any] | None:
     container = {key: value for key, value in patch.container.items() if key not in SERVER_FIELDS}
     if not (patch.pod or container):
         return None
+    container = _escaped_container(container)
+    pod_patch = _escaped_pod(patch.pod)
 
     def change(job: Any) -> Any:
-        pod = deep_merge(job["spec"]["template"]["spec"], patch.pod)
+        pod = deep_merge(job["spec"]["template"]["spec"], pod_patch)
         own = pod["containers"][0]
         merged = deep_merge(own, container)
         if "env" in container:
@@ -409,6 +418,35 @@ def pod_security_level(environment: ResolvedEnvironment) -> str:
     if all(service.security == "restricted" for service in environment.deployed):
         return "restricted"
     return "baseline"
+
+
+_CONTAINER_LISTS = frozenset({"initContainers", "ephemeralContainers"})
+
+
+def _escaped_pod(pod: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: [_escaped_container(c) for c in value] if key in _CONTAINER_LISTS else value
+        for key, value in pod.items()
+    }
+
+
+def _escaped_container(container: Any) -> Any:
+    """A container of an escape hatch with the kubelet's ``$(NAME)`` expansion escaped in its
+    command, arguments and environment values, so they reach the process as written."""
+    if not isinstance(container, dict):
+        return container
+    escaped = dict(container)
+    for key in ("command", "args"):
+        if key in escaped:
+            escaped[key] = map_strings(escaped[key], kubernetes_env)
+    if isinstance(escaped.get("env"), list):
+        escaped["env"] = [
+            {**entry, "value": kubernetes_env(entry["value"])}
+            if isinstance(entry, dict) and isinstance(entry.get("value"), str)
+            else entry
+            for entry in escaped["env"]
+        ]
+    return escaped
 
 
 def _resources(service: ResolvedService) -> dict[str, dict[str, str]]:
