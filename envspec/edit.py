@@ -214,9 +214,7 @@ class _Editor:
         if not exists and name in known:
             raise EnvspecError(f"variable '{name}' already exists; use `envspec var set`")
         if not re.fullmatch(VARIABLE_NAME, name) or name.startswith("ENVSPEC_"):
-            raise EnvspecError(
-                f"invalid name '{name}': a variable name must match [A-Z_][A-Z0-9_]*"
-            )
+            raise EnvspecError(f"invalid name '{name}': a variable name must match [A-Z][A-Z0-9_]*")
 
     def set_value(self, name: str, environment: str, value: str, secret: bool) -> None:
         text = self.overlay(environment)

@@ -31,9 +31,10 @@ from pydantic_core import CoreSchema
 from envspec import targets
 from envspec.secrets import SecretRef
 
-VARIABLE_NAME = r"^[A-Z_][A-Z0-9_]*$"
+VARIABLE_NAME = r"^[A-Z][A-Z0-9_]*$"
 ENVIRONMENT_VARIABLE = "ENVSPEC_ENVIRONMENT"
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+SERVICE_NAME = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
 IMAGE_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 FLOATING_TAGS = frozenset({"latest"})
 INTEGER_TEXT = r"^\s*[+-]?[0-9](_?[0-9])*(\.0*)?\s*$"
@@ -46,11 +47,18 @@ MAX_ID = 2**31 - 1
 SecurityLevel = Literal["restricted", "baseline"]
 
 DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
+ServiceName = Annotated[str, StringConstraints(pattern=SERVICE_NAME)]
+"""A DNS-1035 label: a Kubernetes Service's name, and the start of a Python class name."""
 
 
 def dns_label(name: str) -> str:
     """``name`` made a DNS-1123 label: lowercase, other characters as '-', at most 63."""
     return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63].strip("-")
+
+
+def class_name(service: str) -> str:
+    """The settings class of a service: ``api-gateway`` -> ``ApiGatewaySettings``."""
+    return "".join(part.capitalize() for part in service.split("-")) + "Settings"
 
 
 VariableName = Annotated[str, StringConstraints(pattern=VARIABLE_NAME)]
@@ -241,6 +249,16 @@ Replicas = Annotated[Annotated[int, Field(ge=0)] | Autoscale, BeforeValidator(_r
 class Volume(Model):
     path: Annotated[str, StringConstraints(pattern=r"^/")]
     size: Annotated[str, StringConstraints(pattern=r"^[0-9]+(Ki|Mi|Gi|Ti)$")] = "1Gi"
+
+    @field_validator("path")
+    @classmethod
+    def _no_mode(cls, path: str) -> str:
+        if ":" in path:
+            raise ValueError(
+                "a mount path cannot hold ':' (Compose would read ':ro' after it as a mount "
+                "mode, Kubernetes as part of the path)"
+            )
+        return path
 
 
 def _volume(value: Any) -> Any:
@@ -520,7 +538,7 @@ class Spec(Model):
     project: DnsLabel
     description: str = ""
     environments: Annotated[dict[DnsLabel, Environment], Field(min_length=1)]
-    services: dict[DnsLabel, Service] = {}
+    services: dict[ServiceName, Service] = {}
     variables: dict[VariableName, Variable] = {}
     tasks: dict[Annotated[str, StringConstraints(pattern=TASK_NAME)], Task] = {}
     parity: ParityPolicy = ParityPolicy()

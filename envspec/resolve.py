@@ -40,6 +40,9 @@ from envspec.models import (
 from envspec.secrets import SecretRef
 
 _INT = re.compile(r"[-+]?[0-9]+")
+_FLOAT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+"""ASCII digits only: Python's float() also reads other scripts' digits and '_', pydantic does
+not."""
 _SPACE = re.compile(r"\s")
 _PLAIN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9._~%!$&'()*+,;=:@-]+(/[!-~]*)?")
 _BOOLS = {
@@ -474,11 +477,9 @@ def coerce(variable: Variable, raw: LiteralValue) -> str:
     if kind == "int" and not _INT.fullmatch(raw):
         raise ValueError("expected an integer")
     if kind == "float":
-        try:
-            number = float(raw)
-        except ValueError:
-            raise ValueError("expected a number") from None
-        if raw != raw.strip() or math.isnan(number) or math.isinf(number):
+        if not _FLOAT.fullmatch(raw):
+            raise ValueError("expected a finite number in ASCII digits, like 1.5 or 2e3")
+        if math.isinf(float(raw)):
             raise ValueError("expected a finite number")
     if kind == "bool":
         canonical = _BOOLS.get(raw.lower())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import types
 import typing
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -18,13 +18,24 @@ from pydantic import BaseModel, ValidationError
 
 from envspec.errors import Problem, SpecError, did_you_mean
 from envspec.loader import Document, RawSpec
-from envspec.location import SourceMap, SpecPath, dotted
-from envspec.models import ENVIRONMENT_VARIABLE, Overlay, ServiceFields, Spec, SpecBundle
+from envspec.location import Position, SourceMap, SpecPath, dotted
+from envspec.models import (
+    ENVIRONMENT_VARIABLE,
+    Overlay,
+    ServiceFields,
+    Spec,
+    SpecBundle,
+    class_name,
+    dns_label,
+)
 
 _KEY_RULES = {
-    "services": "a service name must be DNS-1123: lowercase letters, digits and '-', at most 63",
+    "services": "a service name must be a DNS-1035 label: a lowercase letter, then lowercase "
+    "letters, digits and '-', at most 63 (a Kubernetes Service and a Python class start with a "
+    "letter)",
     "environments": "an environment name must be DNS-1123: lowercase letters, digits and '-'",
-    "variables": "a variable name must match [A-Z_][A-Z0-9_]*",
+    "variables": "a variable name must match [A-Z][A-Z0-9_]* (pydantic-settings cannot read a "
+    "name starting with '_', and a shell keeps '_' for itself)",
     "volumes": "a volume name is letters, digits, '_', '.' and '-', at most 63",
     "tasks": "a task name must be DNS-1123: lowercase letters, digits and '-', at most 52 "
     "(its Job's name adds a hash)",
@@ -63,6 +74,8 @@ def validate_spec(raw: RawSpec) -> SpecBundle:
     for name, (overlay, _) in overlays.items():
         if name in known.environments:
             problems.extend(_overlay_references(overlay, raw.overlays[name].source, known))
+    sources = {name: document.source for name, document in raw.overlays.items()}
+    problems.extend(_collisions(base, overlays, raw.base.source, sources))
     if problems:
         raise SpecError(problems)
     return SpecBundle(
@@ -414,6 +427,54 @@ def _escape_hatches(
             (*at, "deployment", "spec", "template"),
             "the pod template is envspec's: change it in kubernetes.pod and kubernetes.container",
         )
+
+
+def _collisions(
+    spec: Spec,
+    overlays: Mapping[str, tuple[Overlay, Pruned]],
+    base: SourceMap,
+    sources: Mapping[str, SourceMap],
+) -> Iterator[Problem]:
+    """Two names of the spec that a target would make one: services' settings classes
+    (``a1``, ``a-1``), volumes' Kubernetes claims (``data_1``, ``data-1``; ``web`` with ``a-b``,
+    ``web-a`` with ``b``). Reported at the second, naming the first."""
+    classes: dict[str, str] = {}
+    for name in spec.services:
+        other = classes.setdefault(class_name(name), name)
+        if other != name:
+            yield _key(
+                base,
+                ("services", name),
+                f"service '{name}' and service '{other}' ({base.key(('services', other))}) "
+                f"would both be the settings class '{class_name(name)}'",
+            )
+    for environment, config in spec.environments.items():
+        if "kubernetes" not in config.targets:
+            continue
+        overlay = overlays[environment][0] if environment in overlays else None
+        claims: dict[str, tuple[str, str, Position]] = {}
+        for service_name, service in spec.services.items():
+            if service.environments is not None and environment not in service.environments:
+                continue
+            patch = overlay.services.get(service_name) if overlay is not None else None
+            volumes, source = service.volumes or {}, base
+            if patch is not None and patch.volumes is not None:
+                volumes, source = patch.volumes, sources[environment]
+            for volume in volumes:
+                path = ("services", service_name, "volumes", volume)
+                claim = f"{service_name}-{dns_label(volume)}"
+                where = source.key(path)
+                first = claims.setdefault(claim, (service_name, volume, where))
+                if first[:2] != (service_name, volume):
+                    yield Problem(
+                        where.file,
+                        where.line,
+                        where.column,
+                        dotted(path),
+                        f"volume '{volume}' of service '{service_name}' and volume '{first[1]}' "
+                        f"of service '{first[0]}' ({first[2]}) would both be the Kubernetes "
+                        f"claim '{claim}'",
+                    )
 
 
 def _known(

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
-from envspec.models import ENVIRONMENT_VARIABLE, Spec, Variable
+from envspec.models import ENVIRONMENT_VARIABLE, Spec, Variable, class_name
 from envspec.render.base import RenderedFile, Templates
 from envspec.resolve import ResolvedEnvironment, ResolvedVariable, typed_rule
 
@@ -50,7 +50,7 @@ class SettingsRenderer:
             if names:
                 classes.append(
                     SettingsClass(
-                        _class_name(service_name),
+                        class_name(service_name),
                         f"The variables service '{service_name}' receives.",
                         tuple(fields[name] for name in names),
                     )
@@ -79,10 +79,6 @@ class SettingsClass:
     name: str
     doc: str
     fields: tuple[SettingsField, ...]
-
-
-def _class_name(service: str) -> str:
-    return "".join(part.capitalize() for part in service.split("-")) + "Settings"
 
 
 def _field(name: str, variable: Variable, default_value: ResolvedVariable | None) -> SettingsField:
