@@ -22,6 +22,8 @@ import yaml
 from dotenv import dotenv_values
 
 from envspec.errors import EnvspecError
+from envspec.loader import check_yaml
+from envspec.location import display_path
 from envspec.models import VARIABLE_NAME, dns_label
 from envspec.render.filters import to_yaml
 
@@ -104,9 +106,14 @@ def from_compose(
     development compose file is rendered into, ``<spec>/build/development``.
     """
     try:
-        data = yaml.safe_load(compose.read_text(encoding="utf-8"))
+        text = compose.read_text(encoding="utf-8")
     except OSError as error:
         raise EnvspecError(f"{compose}: cannot read it ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise EnvspecError(f"{compose}: not UTF-8 (byte {error.start})") from None
+    check_yaml(text, display_path(compose))
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""

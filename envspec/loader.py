@@ -33,6 +33,8 @@ OVERLAY_DIR = "environments"
 TEMPLATE_DIR = "templates"
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_ALIAS_EXPANSION = 50_000
+MAX_ALIAS_CHARS = MAX_FILE_BYTES
+"""Aliases may not repeat more text than a spec file may hold."""
 MAX_DEPTH = 64
 
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
@@ -132,6 +134,26 @@ def load_yaml_text(text: str, file: str) -> Document:
     if document is None:
         raise SpecError(problems)
     return document
+
+
+def check_yaml(text: str, file: str) -> None:
+    """Refuse a YAML file that is not a spec file (a compose file to import) where the spec
+    loader would refuse its own for its size, an alias bomb, nesting beyond the limit or a
+    character YAML does not allow; its other mistakes are the caller's to report."""
+    if len(text) > MAX_FILE_BYTES:
+        raise SpecError([Problem(file, 1, 1, "", f"file is larger than {MAX_FILE_BYTES} bytes")])
+    if _fast_documents(text) is not None:
+        return
+    problems: list[Problem] = []
+    try:
+        _Builder(file, SourceMap(file), problems, record=True).documents(text)
+    except _AbortError:
+        raise SpecError(problems) from None
+    except yaml.reader.ReaderError:
+        _parse_recording(text, file, problems)
+        raise SpecError(problems) from None
+    except yaml.YAMLError:
+        return
 
 
 def _keeps_no_secret(documents: Documents | None) -> bool:
@@ -287,7 +309,11 @@ def _parse_pieces(cut: list[Piece]) -> bytes:
     return marshal.dumps([_parse_piece(piece) for piece in cut])
 
 
-def _parse_piece(piece: Piece) -> tuple[Any, tuple[int, int], int] | None:
+Expansion = tuple[int, int]
+"""How much aliases repeated: nodes and characters."""
+
+
+def _parse_piece(piece: Piece) -> tuple[Any, tuple[int, int], Expansion] | None:
     """A piece's value, where its document starts and how much its aliases expanded; None when
     it does not parse as one document."""
     builder = _FastBuilder()
@@ -298,19 +324,20 @@ def _parse_piece(piece: Piece) -> tuple[Any, tuple[int, int], int] | None:
     if len(documents) != 1:
         return None
     value, start = documents[0]
-    return value, start, builder.expanded
+    return value, start, (builder.expanded, builder.aliases.chars)
 
 
 def _joined(
-    parsed: list[tuple[Piece, tuple[Any, tuple[int, int], int] | None]],
+    parsed: list[tuple[Piece, tuple[Any, tuple[int, int], Expansion] | None]],
 ) -> Documents | None:
     """The one document that a file's parsed pieces make; None when a piece failed, when their
     aliases together expand beyond the limit, or when the pieces do not join."""
     from envspec.pieces import join
 
     complete = [(piece, result) for piece, result in parsed if result is not None]
-    expanded = sum(count for _, (_, _, count) in complete)
-    if len(complete) != len(parsed) or expanded > MAX_ALIAS_EXPANSION:
+    nodes = sum(count for _, (_, _, (count, _)) in complete)
+    chars = sum(count for _, (_, _, (_, count)) in complete)
+    if len(complete) != len(parsed) or nodes > MAX_ALIAS_EXPANSION or chars > MAX_ALIAS_CHARS:
         return None
     joined = join([piece for piece, _ in complete], [value for _, (value, _, _) in complete])
     return None if joined is None else [(joined, complete[0][1][1])]
@@ -323,9 +350,10 @@ def _parser_code() -> bytes:
 
 
 def _line_column(raw: bytes, offset: int) -> tuple[int, int]:
-    before = raw[:offset]
-    line = before.count(b"\n") + 1
-    column = offset - (before.rfind(b"\n") + 1) + 1
+    """The line and column (in characters) of the byte at ``offset`` of UTF-8 text."""
+    before = raw[:offset].decode("utf-8", "ignore")
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
     return line, column
 
 
@@ -361,6 +389,19 @@ def _parse_recording(text: str, file: str, problems: list[Problem]) -> Document 
     try:
         documents = builder.documents(text)
     except _AbortError:
+        return None
+    except yaml.reader.ReaderError as error:
+        line, column = _line_column(text.encode("utf-8"), error.position)
+        problems.append(
+            Problem(
+                file,
+                line,
+                column,
+                "",
+                f"invalid YAML: the character U+{error.character:04X} is not allowed here "
+                "(write it as an escape in a double-quoted string)",
+            )
+        )
         return None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -420,6 +461,7 @@ class _Builder:
         self.failed = False
         self.anchors: dict[str, tuple[Any, int]] = {}
         self.expanded = 0
+        self.aliases = _Aliases()
 
     def _fail(self, mark: Any, path: SpecPath, message: str) -> None:
         assert mark is not None
@@ -461,8 +503,13 @@ class _Builder:
                 self._fail(mark, path, f"unknown alias '{event.anchor}'")
                 raise _AbortError
             self.expanded += found[1]
-            if self.expanded > MAX_ALIAS_EXPANSION:
-                self._fail(mark, path, "aliases expand beyond the limit (an alias bomb?)")
+            refusal = (
+                _BOMB
+                if self.expanded > MAX_ALIAS_EXPANSION
+                else self.aliases.use(str(event.anchor), found[0], len(path))
+            )
+            if refusal is not None:
+                self._fail(mark, path, refusal)
                 raise _AbortError
             return found
         value: Any
@@ -475,6 +522,7 @@ class _Builder:
             value, size = self._mapping(path)
         if event.anchor:
             self.anchors[event.anchor] = (value, size)
+            self.aliases.forget(event.anchor)
         return value, size
 
     def _sequence(self, path: SpecPath) -> tuple[list[Any], int]:
@@ -529,6 +577,54 @@ class _Builder:
         raise _AbortError
 
 
+_BOMB = "aliases expand beyond the limit (an alias bomb?)"
+
+
+class _Aliases:
+    """What aliases repeat beyond their number of nodes: the characters of the text they copy
+    (a long string repeated is a bomb too) and how deep what they copy goes (the depth limit
+    holds through anchors). Each anchor's value is measured once, when an alias first uses it."""
+
+    def __init__(self) -> None:
+        self.chars = 0
+        self._measured: dict[str, tuple[int, int]] = {}
+
+    def forget(self, anchor: str) -> None:
+        self._measured.pop(anchor, None)
+
+    def use(self, anchor: str, value: Any, depth: int) -> str | None:
+        """Count one use of ``anchor`` at ``depth``; why it is refused, or None."""
+        measured = self._measured.get(anchor)
+        if measured is None:
+            measured = self._measured[anchor] = _measure(value, {})
+        chars, height = measured
+        self.chars += chars
+        if self.chars > MAX_ALIAS_CHARS:
+            return _BOMB
+        if depth + height > MAX_DEPTH:
+            return f"nested deeper than {MAX_DEPTH} levels (through alias '{anchor}')"
+        return None
+
+
+def _measure(value: Any, seen: dict[int, tuple[int, int]]) -> tuple[int, int]:
+    """The characters of every key and string of ``value`` and its height (0 for a scalar)."""
+    if isinstance(value, str):
+        return len(value), 0
+    if not isinstance(value, dict | list):
+        return 0, 0
+    known = seen.get(id(value))
+    if known is not None:
+        return known
+    chars = sum(len(key) for key in value) if isinstance(value, dict) else 0
+    height = 0
+    for item in value.values() if isinstance(value, dict) else value:
+        item_chars, item_height = _measure(item, seen)
+        chars += item_chars
+        height = max(height, item_height)
+    seen[id(value)] = (chars, height + 1)
+    return chars, height + 1
+
+
 class _AbortError(Exception):
     """Stops building after a problem that makes the rest meaningless (reported already)."""
 
@@ -540,6 +636,7 @@ class _FastBuilder:
     def __init__(self) -> None:
         self.anchors: dict[str, tuple[Any, int]] = {}
         self.expanded = 0
+        self.aliases = _Aliases()
 
     def documents(self, text: str) -> list[tuple[Any, tuple[int, int]]]:
         parser = _Loader(text)
@@ -590,13 +687,17 @@ class _FastBuilder:
             if found is None:
                 raise _AbortError
             self.expanded += found[1]
-            if self.expanded > MAX_ALIAS_EXPANSION:
+            if (
+                self.expanded > MAX_ALIAS_EXPANSION
+                or self.aliases.use(event.anchor, found[0], depth) is not None
+            ):
                 raise _AbortError
             return found
         else:
             raise _AbortError
         if event.anchor:
             self.anchors[event.anchor] = (value, size)
+            self.aliases.forget(event.anchor)
         return value, size
 
 

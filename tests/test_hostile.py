@@ -149,3 +149,27 @@ def test_invalid_yaml_from_a_user_template_does_not_echo_values(tmp_path: Path) 
         "templates/kubernetes/secret.yaml.j2:1:1: template: renders invalid YAML" in result.output
     )
     assert "canary" not in result.output
+
+
+@pytest.mark.parametrize(
+    "compose, message",
+    [
+        (BOMB.read_text().replace("version: 1", "services: {}"), "alias bomb"),
+        ("services: " + "[" * 100 + "]" * 100 + "\n", "nested deeper than 64 levels"),
+        (
+            "x: &deep " + "[" * 40 + "]" * 40 + "\nservices: " + "[" * 30 + "*deep" + "]" * 30,
+            "through alias 'deep'",
+        ),
+        ("services:\n  web: {image: \x07}\n", "docker-compose.yaml:2:16: invalid YAML"),
+    ],
+    ids=["alias-bomb", "deep", "deep-through-anchor", "control-character"],
+)
+def test_init_reads_a_compose_file_within_the_loader_bounds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compose: str, message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("docker-compose.yaml").write_text(compose, encoding="utf-8")
+    result = run("init", "--from-compose", "docker-compose.yaml", "--spec", "spec")
+    assert result.exit_code == 1
+    assert message in result.output and "internal error" not in result.output
+    assert not Path("spec").exists()
