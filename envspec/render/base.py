@@ -5,10 +5,14 @@ writes none. Templates are Jinja2 with ``StrictUndefined``, named ``<target>/<fi
 built-in ones, then those of plug-in targets (each renderer's ``template_folder``); a spec's
 ``templates/`` folder overrides any of them by name. The registry of targets is
 :mod:`envspec.targets`; docs/plugins.md describes the protocol for authors of new targets.
+When a spec has its own templates, every template runs in Jinja's immutable sandbox (a template
+in a pull request cannot run code in CI), with calls nested at most :data:`MAX_CALL_DEPTH` deep
+and no operator making more than :data:`MAX_TEXT` items.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -18,6 +22,8 @@ from typing import Any, Literal, Protocol
 
 import jinja2
 import yaml
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from envspec import cache
 from envspec.errors import Problem, RenderError, did_you_mean
@@ -77,11 +83,62 @@ class ProjectRenderer(Protocol):
         """``defaults``: each variable's default as resolved (typed text or reference)."""
 
 
-def _bytecode_cache() -> jinja2.BytecodeCache | None:
+def _bytecode_cache(sandboxed: bool) -> jinja2.BytecodeCache | None:
     """Compiled templates kept in envspec's cache folder (keyed by each template's source), so a
-    run does not compile templates again."""
-    folder = cache.folder("templates")
+    run does not compile templates again. Sandboxed code is compiled differently (every call
+    goes through the sandbox): it has a folder of its own."""
+    folder = cache.folder("templates-sandboxed" if sandboxed else "templates")
     return jinja2.FileSystemBytecodeCache(str(folder)) if folder is not None else None
+
+
+MAX_CALL_DEPTH = 100
+MAX_TEXT = 1_000_000
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, with calls (macros calling themselves) nested at most
+    :data:`MAX_CALL_DEPTH` deep, and ``*`` and ``**`` bounded."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.depth = 0
+
+    def call(
+        __self,  # noqa: N805 - Jinja's signature: a template may pass 'self' as a keyword
+        __context: jinja2.runtime.Context,
+        __obj: Any,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        if __self.depth >= MAX_CALL_DEPTH:
+            raise SecurityError(f"calls nested deeper than {MAX_CALL_DEPTH} (endless recursion?)")
+        __self.depth += 1
+        try:
+            return super().call(__context, __obj, *args, **kwargs)
+        finally:
+            __self.depth -= 1
+
+    def call_binop(
+        self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
+    ) -> Any:
+        if operator == "*":
+            for items, times in ((left, right), (right, left)):
+                sized = isinstance(items, str | list | tuple) and isinstance(times, int)
+                if sized and len(items) * times > MAX_TEXT:
+                    raise SecurityError(f"'*' would make more than {MAX_TEXT} items")
+        elif (
+            isinstance(left, int)
+            and isinstance(right, int)
+            and right * abs(left).bit_length() > MAX_TEXT
+        ):
+            raise SecurityError(f"'**' would make a number of more than {MAX_TEXT} bits")
+        return super().call_binop(context, operator, left, right)
+
+
+_SAFE_MESSAGES = {ZeroDivisionError: "division by zero", RecursionError: "endless recursion"}
+"""Errors whose message is shown; other errors' messages may repeat a value, only the kind is."""
 
 
 class Templates:
@@ -93,9 +150,10 @@ class Templates:
         self.folders = [self.builtin, *folders]
         self.overrides = overrides
         search = [str(folder) for folder in ([overrides] if overrides else []) + self.folders]
-        self.environment = jinja2.Environment(
+        kind = _Sandbox if overrides else jinja2.Environment
+        self.environment = kind(
             loader=jinja2.FileSystemLoader(search),
-            bytecode_cache=_bytecode_cache(),
+            bytecode_cache=_bytecode_cache(sandboxed=overrides is not None),
             auto_reload=False,  # templates do not change during a run: no stat per render
             undefined=jinja2.StrictUndefined,
             autoescape=False,
@@ -112,14 +170,22 @@ class Templates:
         return sorted(found)
 
     def unknown_overrides(self) -> list[Problem]:
-        """Files in the spec's ``templates/`` that override nothing (a misspelt name)."""
+        """Files in the spec's ``templates/`` that override nothing (a misspelt name), lead
+        outside it (a symlink) or are not UTF-8."""
         if self.overrides is None:
             return []
         known = set(self.names())
+        inside = self.overrides.resolve()
         problems = []
         for path in sorted(self.overrides.rglob("*")):
             name = str(path.relative_to(self.overrides))
-            if path.is_file() and name not in known:
+            if not path.is_file():
+                continue
+            if not path.resolve().is_relative_to(inside):
+                problems.append(
+                    Problem(display_path(path), 1, 1, "templates", "leads outside templates/")
+                )
+            elif name not in known:
                 problems.append(
                     Problem(
                         display_path(path),
@@ -129,6 +195,8 @@ class Templates:
                         f"no template is named '{name}'" + did_you_mean(name, known),
                     )
                 )
+            else:
+                problems.extend(_not_utf8(path))
         return problems
 
     def render(self, name: str, /, **context: Any) -> str:
@@ -143,14 +211,18 @@ class Templates:
                 [self._problem(error.name or name, error.lineno, error.message or "")]
             ) from None
         except jinja2.UndefinedError as error:
-            line = self._template_line(name)
-            raise RenderError([self._problem(name, line, f"undefined: {error.message}")]) from None
+            raise RenderError([self._failure(name, _undefined(error))]) from None
         except CannotCarry:
             raise
-        except jinja2.TemplateError as error:
-            raise RenderError(
-                [self._problem(name, self._template_line(name), str(error))]
-            ) from None
+        except jinja2.TemplateNotFound as error:
+            raise RenderError([self._failure(name, f"no template '{error.name}'")]) from None
+        except (jinja2.TemplateError, SecurityError) as error:
+            raise RenderError([self._failure(name, str(error))]) from None
+        except Exception as error:  # a user's template may fail in any way
+            kind = type(error).__name__
+            message = _SAFE_MESSAGES.get(type(error), "")
+            failure = f"fails when rendered: {kind}" + (f" ({message})" if message else "")
+            raise RenderError([self._failure(name, failure)]) from None
 
     def render_yaml(
         self, name: str, change: Callable[[Any], Any] | None = None, /, **context: Any
@@ -183,12 +255,44 @@ class Templates:
         found = (folder / name for folder in self.folders if (folder / name).is_file())
         return display_path(next(found, self.builtin / name))
 
-    def _template_line(self, name: str) -> int:
-        trace = traceback.extract_tb(sys.exc_info()[2])
-        for frame in reversed(trace):
-            if frame.filename.endswith(name) and frame.lineno is not None:
-                return frame.lineno
-        return 1
+    def _failure(self, name: str, message: str) -> Problem:
+        """A problem at the innermost template line of the error being handled (an included
+        template's, when the error happened there)."""
+        folders = [*self.folders, *([self.overrides] if self.overrides else [])]
+        for frame in reversed(traceback.extract_tb(sys.exc_info()[2])):
+            path = Path(frame.filename)
+            if any(path.is_relative_to(folder) for folder in folders) and frame.lineno:
+                return Problem(display_path(path), frame.lineno, 1, "template", message)
+        return self._problem(name, 1, message)
+
+
+def _undefined(error: jinja2.UndefinedError) -> str:
+    """What is undefined, naming it only when the message names nothing but what a template
+    wrote: a missing key of a mapping may be a value (a secret's, even)."""
+    found = re.fullmatch(r"'([A-Za-z_][A-Za-z0-9_]*)' is undefined", error.message or "")
+    if found is not None:
+        return f"undefined: '{found.group(1)}' is undefined"
+    return "undefined: an attribute or key the template uses does not exist"
+
+
+def _not_utf8(path: Path) -> list[Problem]:
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = raw[: error.start].decode("utf-8")
+        line = before.count("\n") + 1
+        column = len(before) - (before.rfind("\n") + 1) + 1
+        return [
+            Problem(
+                display_path(path),
+                line,
+                column,
+                "template",
+                f"not UTF-8: byte 0x{raw[error.start]:02x}",
+            )
+        ]
+    return []
 
 
 try:
