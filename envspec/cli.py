@@ -167,7 +167,7 @@ def _boundary(output_format: str = "text", *, verdict: bool = False) -> Iterator
     except Exception as error:
         state = click.get_current_context().find_object(_Context)
         if state is not None and state.debug:
-            raise
+            click.echo(_debug_traceback(error), err=True, nl=False)
         message = (
             f"internal error ({type(error).__name__}); rerun with --debug to see the traceback"
         )
@@ -175,6 +175,32 @@ def _boundary(output_format: str = "text", *, verdict: bool = False) -> Iterator
             _echo_failure(message, verdict)
         click.echo(f"envspec: {message}", err=True)
         sys.exit(ExitCode.FAILURE)
+
+
+def _debug_traceback(error: BaseException) -> str:
+    """The traceback of an internal error: where each frame is, and each exception named by its
+    type alone (its message, like a line of a template, may hold a value of the spec)."""
+    import traceback
+
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    parts = []
+    for exception in reversed(chain):
+        kind = type(exception)
+        parts.append("Traceback (most recent call last):\n")
+        parts.extend(
+            f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}\n'
+            for frame in traceback.extract_tb(exception.__traceback__)
+        )
+        parts.append(
+            f"{kind.__module__}.{kind.__qualname__} (message not shown: it may hold a value)\n"
+        )
+    return "".join(parts)
 
 
 def _echo_failure(message: str, verdict: bool, problems: tuple[Problem, ...] = ()) -> None:

@@ -173,3 +173,25 @@ def test_init_reads_a_compose_file_within_the_loader_bounds(
     assert result.exit_code == 1
     assert message in result.output and "internal error" not in result.output
     assert not Path("spec").exists()
+
+
+def test_debug_traceback_never_shows_a_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_spec(tmp_path / "spec", minimal())
+
+    def broken(spec: Path | None = None) -> api.Checked:
+        try:
+            int("canary-secret-value")
+        except ValueError as error:
+            raise RuntimeError("wrapping canary-secret-value") from error
+        raise AssertionError("int() read the text")
+
+    monkeypatch.setattr(api, "check", broken)
+    result = run("--debug", "validate", "--spec", str(root))
+    assert result.exit_code == 1
+    assert "canary" not in result.output
+    assert result.output.count("Traceback (most recent call last):") == 2
+    assert (
+        "in broken" in result.output and "builtins.ValueError (message not shown" in result.output
+    )
