@@ -59,6 +59,8 @@ class _Text:
     def __init__(self, path: Path, default: str = "") -> None:
         self.path = path
         self.original = path.read_text(encoding="utf-8") if path.is_file() else default
+        first_line = path.read_bytes().split(b"\n", 1)[0] if path.is_file() else b""
+        self.newline = "\r\n" if first_line.endswith(b"\r") else "\n"
         self.lines = self.original.splitlines(keepends=True)
         loaded = _parser().load(self.original) if self.original.strip() else None
         self.tree: CommentedMap = loaded if isinstance(loaded, CommentedMap) else CommentedMap()
@@ -66,6 +68,10 @@ class _Text:
     @property
     def text(self) -> str:
         return "".join(self.lines)
+
+    @property
+    def written(self) -> str:
+        return self.text if self.newline == "\n" else self.text.replace("\n", self.newline)
 
     def reload(self) -> None:
         loaded = _parser().load(self.text) if self.text.strip() else None
@@ -229,7 +235,7 @@ class _Editor:
     def files(self) -> dict[Path, tuple[str, str]]:
         texts = [self.base, *self.overlays.values()]
         return {
-            text.path: (text.original, text.text) for text in texts if text.text != text.original
+            text.path: (text.original, text.written) for text in texts if text.text != text.original
         }
 
     @contextmanager

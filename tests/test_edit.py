@@ -188,3 +188,18 @@ def test_out_without_render_is_a_usage_error(shop: Path, tmp_path: Path) -> None
     assert result.exit_code == 2
     assert "--out is where --render writes" in result.output
     assert _texts(shop) == before
+
+
+def test_add_keeps_crlf_line_ends(shop: Path) -> None:
+    files = [shop / "envspec.yaml", *sorted((shop / "environments").glob("*.yaml"))]
+    for path in files:
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    result = run(
+        "var", "add", "NEW_FLAG", "--default", "on", "--set", "prod=off", "--spec", str(shop)
+    )
+    assert result.exit_code == 0, result.output
+    for path in files:
+        raw = path.read_bytes()
+        assert raw.count(b"\n") == raw.count(b"\r\n"), f"{path.name} has a bare line feed"
+    assert b"NEW_FLAG" in (shop / "envspec.yaml").read_bytes()
+    assert b"NEW_FLAG: " in (shop / "environments" / "production.yaml").read_bytes()
