@@ -74,10 +74,17 @@ def validate(checked: Checked, environments: Sequence[str] = ()) -> tuple[Projec
     names = checked.select(environments) if environments else checked.environment_names()
     for _ in rendering.batches(checked, names, on_resolved=check_parity, resolve_only=names):
         pass
+    from envspec.loader import stray_files
+
+    stray = stray_files(checked.root)
     if environments:
-        return resolved[0], []  # a declaration may be about an environment not checked
+        return resolved[0], stray  # a declaration may be about an environment not checked
     project = resolved[0]
-    return project, [*stale_declarations(project, found[0]), *below_target(project, found[0])]
+    return project, [
+        *stray,
+        *stale_declarations(project, found[0]),
+        *below_target(project, found[0]),
+    ]
 
 
 def stale_declarations(

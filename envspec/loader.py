@@ -31,6 +31,7 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
 BASE_FILE = "envspec.yaml"
 OVERLAY_DIR = "environments"
 TEMPLATE_DIR = "templates"
+OVERLAY_SUFFIXES = frozenset({".yaml", ".yml"})
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_ALIAS_EXPANSION = 50_000
 MAX_ALIAS_CHARS = MAX_FILE_BYTES
@@ -91,7 +92,7 @@ def load_spec(root: Path) -> RawSpec:
     overlay_dir = root / OVERLAY_DIR
     if overlay_dir.is_dir():
         for path in sorted(overlay_dir.iterdir()):
-            if path.suffix in {".yaml", ".yml"} and path.is_file():
+            if path.suffix in OVERLAY_SUFFIXES and path.is_file():
                 if path.stem in overlay_files:
                     problems.append(
                         Problem(display_path(path), 1, 1, "", f"second overlay for '{path.stem}'")
@@ -115,6 +116,26 @@ def load_spec(root: Path) -> RawSpec:
         raise SpecError(problems)
     templates = root / TEMPLATE_DIR
     return RawSpec(root, base, overlays, templates if templates.is_dir() else None, cacheable)
+
+
+def stray_files(root: Path) -> list[Problem]:
+    """Warnings for files in ``environments/`` that are not read as overlays (``production.YAML``,
+    ``prod.json``): an overlay is ``<env>.yaml`` or ``<env>.yml``."""
+    folder = root / OVERLAY_DIR
+    if not folder.is_dir():
+        return []
+    return [
+        Problem(
+            display_path(path),
+            0,
+            0,
+            "",
+            f"'{path.name}' is not read: an overlay is {OVERLAY_DIR}/<environment>.yaml",
+            "warning",
+        )
+        for path in sorted(folder.iterdir())
+        if path.suffix not in OVERLAY_SUFFIXES and not path.name.startswith(".")
+    ]
 
 
 def section_names(root: Path, section: str) -> list[str]:

@@ -195,3 +195,19 @@ def test_debug_traceback_never_shows_a_message(
     assert (
         "in broken" in result.output and "builtins.ValueError (message not shown" in result.output
     )
+
+
+def test_files_in_environments_that_are_not_overlays_are_named(tmp_path: Path) -> None:
+    root = write_spec(tmp_path / "spec", minimal(), {"production": {"variables": {}}})
+    (root / "environments" / "production.YAML").write_text("variables: {GREETING: hi}\n")
+    (root / "environments" / "notes.txt").write_text("not an overlay\n")
+    (root / "environments" / ".gitkeep").write_text("")
+    result = run("validate", "--spec", str(root))
+    assert result.exit_code == 0, result.output
+    assert "production.YAML: warning: 'production.YAML' is not read" in result.output
+    assert "notes.txt: warning: 'notes.txt' is not read" in result.output
+    assert ".gitkeep" not in result.output
+    (root / "environments" / "prod.yml").write_text("variables: {}\n")
+    result = run("validate", "--spec", str(root))
+    assert result.exit_code == 1
+    assert "prod.yml:1:1: overlay for unknown environment 'prod'" in result.output
