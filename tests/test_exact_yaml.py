@@ -106,13 +106,21 @@ COMMAND = ["sh", "-c", "echo $(GREETING) $$ $x $( $(HOME", "$(GREETING)", "$", "
 
 
 def test_kubelet_never_expands_a_command(tmp_path: Path) -> None:
-    spec = minimal()
+    spec = minimal(variables={"ON": {"default": "$(GREETING)"}, "GREETING": {"default": "hi"}})
     spec["services"]["web"]["command"] = COMMAND
+    spec["tasks"] = {"migrate": {"service": "web", "command": COMMAND}}
     folder = _render(tmp_path, spec) / "production" / "kubernetes"
-    deployment = next(d for d in kustomize(folder) if d["kind"] == "Deployment")
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    job = yaml.safe_load((folder / "tasks" / "migrate.yaml").read_text(encoding="utf-8"))
+    documents = [*kustomize(folder), job]
     environment = {"GREETING": "hello", "HOME": "/root", "x": "y"}
-    assert [kubelet_expand(arg, environment) for arg in container["args"]] == COMMAND
+    for kind in ("Deployment", "Job"):
+        workload = next(d for d in documents if d["kind"] == kind)
+        validate_kubernetes(workload)
+        container = workload["spec"]["template"]["spec"]["containers"][0]
+        assert [kubelet_expand(arg, environment) for arg in container["args"]] == COMMAND, kind
+        for entry in container.get("env", ()):
+            if entry["name"] == "ON":
+                assert kubelet_expand(entry["value"], environment) == "$(GREETING)"
 
 
 @settings(max_examples=200)
