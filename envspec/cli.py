@@ -16,6 +16,7 @@ import click
 from click.shell_completion import CompletionItem
 
 from envspec import __version__
+from envspec.errors import ExitCode
 
 if TYPE_CHECKING:
     from envspec.errors import Problem
@@ -139,7 +140,7 @@ def _boundary(output_format: str = "text", *, verdict: bool = False) -> Iterator
     ``"problems"`` when the spec has problems, and ``"valid": false`` first where the command
     gives a verdict (validate)."""
     from envspec.atomic import changes
-    from envspec.errors import EnvspecError, ExitCode, RenderError, SpecError
+    from envspec.errors import EnvspecError, RenderError, SpecError
 
     changed = changes()
     try:
@@ -345,7 +346,6 @@ def _stdout_usage(environments: tuple[str, ...], targets: tuple[str, ...], other
 
 
 def _report_render(result: Any) -> None:
-    from envspec.errors import ExitCode
 
     plan = result.plan
     envs = ", ".join(result.environments)
@@ -396,7 +396,7 @@ def diff_command(
         a, b, differences = api.diff(project, left, right)
         click.echo(report.render_diff(a, b, differences, output_format), nl=False)
         if any(d.status == "undeclared" for d in differences):
-            sys.exit(1)
+            sys.exit(ExitCode.FAILURE)
 
 
 @cli.command("parity")
@@ -423,7 +423,7 @@ def parity_command(
         click.echo(report.render_matrix(matrix, output_format), nl=False)
         if min_score is not None and matrix.score < min_score:
             click.echo(f"envspec: parity score {matrix.score}% is below {min_score}%", err=True)
-            sys.exit(1)
+            sys.exit(ExitCode.FAILURE)
 
 
 @cli.command()
@@ -481,7 +481,7 @@ def verify(
                 summary = f"no drift in {result.objects} objects"
             click.echo(f"envspec: {result.environment} ({result.namespace}): {summary}", err=True)
     if result.drift:
-        sys.exit(1)
+        sys.exit(ExitCode.FAILURE)
 
 
 @cli.command()
@@ -708,7 +708,7 @@ def init(
             click.echo(
                 "envspec: the spec was written; fix the problems above before using it", err=True
             )
-            sys.exit(1)
+            sys.exit(ExitCode.FAILURE)
         click.echo("envspec: next: envspec render --all")
 
 
