@@ -466,10 +466,8 @@ def _collisions(
                 where = source.key(path)
                 first = claims.setdefault(claim, (service_name, volume, where))
                 if first[:2] != (service_name, volume):
-                    yield Problem(
-                        where.file,
-                        where.line,
-                        where.column,
+                    yield Problem.at(
+                        where,
                         dotted(path),
                         f"volume '{volume}' of service '{service_name}' and volume '{first[1]}' "
                         f"of service '{first[0]}' ({first[2]}) would both be the Kubernetes "
