@@ -46,6 +46,36 @@ RUN_ONCE = frozenset({"Job"})
 """Kinds whose objects may be gone once they ran (a hook's Job): their absence is not drift."""
 KUBECTL_TIMEOUT = 60
 
+Shape = dict[str, "Shape"] | list["Shape"] | type[str]
+"""What compare reads of a live object: a mapping (its listed keys checked in turn), a list of one
+shape, or text; a field that is absent or null always fits."""
+_CONTAINER: Shape = {
+    "name": str,
+    "env": [
+        {"name": str, "valueFrom": {"secretKeyRef": {}, "configMapKeyRef": {}, "fieldRef": {}}}
+    ],
+    "envFrom": [{"configMapRef": {}, "secretRef": {}}],
+}
+_POD_SPEC: Shape = {"containers": [_CONTAINER], "initContainers": [_CONTAINER]}
+_TEMPLATE: dict[str, Shape] = {
+    "spec": {"template": {"spec": _POD_SPEC}, "selector": {"matchLabels": {}}}
+}
+LIVE_SHAPES: dict[str, dict[str, Shape]] = {
+    "Deployment": _TEMPLATE,
+    "StatefulSet": _TEMPLATE,
+    "DaemonSet": _TEMPLATE,
+    "Job": _TEMPLATE,
+    "CronJob": {"spec": {"jobTemplate": _TEMPLATE}},
+    "Pod": {"spec": _POD_SPEC, "status": {"containerStatuses": [{"name": str}]}},
+    "HorizontalPodAutoscaler": {"spec": {"metrics": [{"resource": {"target": {}}}]}},
+    "ConfigMap": {"data": {}},
+    "Secret": {"data": {}, "stringData": {}},
+    "ExternalSecret": {
+        "spec": {"secretStoreRef": {}, "target": {}, "data": [{"secretKey": str, "remoteRef": {}}]}
+    },
+    "PodDisruptionBudget": {"spec": {}},
+}
+
 Object = dict[str, Any]
 Key = tuple[str, str, str]
 
@@ -145,10 +175,17 @@ def live_objects(text: str, source: str) -> list[Object]:
                 f"{source}:{error.lineno}:{error.colno}: not the JSON of kubectl get -o json "
                 f"({error.msg})"
             ) from None
+        except RecursionError:
+            raise EnvspecError(
+                f"{source}: not the JSON of kubectl get -o json (nested too deeply)"
+            ) from None
         items = data.get("items") if isinstance(data, dict) and "items" in data else [data]
         if not isinstance(items, list):
             raise EnvspecError(f"{source}: items: expected a list of objects")
-        objects += [_without_secret_values(item) for item in items if _is_object(item)]
+        for item in items:
+            if _is_object(item):
+                _check_shape(item, source)
+                objects.append(_without_secret_values(item))
         position = _skip_space(text, position)
     return objects
 
@@ -166,6 +203,38 @@ def _is_object(item: Any) -> bool:
         and isinstance(item.get("metadata"), dict)
         and isinstance(item["metadata"].get("name"), str)
     )
+
+
+def _check_shape(item: Object, source: str) -> None:
+    """Refuse a live object whose fields that compare reads have another type than the API
+    server gives them, naming the object and the field (never its value)."""
+    shape: Shape = {"metadata": {"labels": {}}, **LIVE_SHAPES.get(item["kind"], {})}
+    for path, wanted in _misfits(item, shape, ""):
+        name = f"{item['kind']}/{item['metadata']['name']}"
+        raise EnvspecError(
+            f"{source}: {name}: {path}: expected {wanted}, as kubectl get -o json prints it"
+        )
+
+
+def _misfits(value: Any, shape: Shape, path: str) -> Iterator[tuple[str, str]]:
+    if value is None:
+        return
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            yield path, "an object"
+            return
+        for key, inner in shape.items():
+            yield from _misfits(value.get(key), inner, f"{path}.{key}".lstrip("."))
+    elif isinstance(shape, list):
+        if not isinstance(value, list):
+            yield path, "a list"
+            return
+        for index, item in enumerate(value):
+            if item is None:
+                yield f"{path}[{index}]", "an object" if isinstance(shape[0], dict) else "text"
+            yield from _misfits(item, shape[0], f"{path}[{index}]")
+    elif not isinstance(value, shape):
+        yield path, "text"
 
 
 def _without_secret_values(item: Object) -> Object:
