@@ -751,9 +751,10 @@ def schema() -> None:
     Example:
       envspec schema > envspec.schema.json
     """
-    from envspec import api
+    with _boundary():
+        from envspec import api
 
-    click.echo(api.schema(), nl=False)
+        click.echo(api.schema(), nl=False)
 
 
 def main() -> None:

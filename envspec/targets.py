@@ -69,9 +69,11 @@ def _load(reference: str, name: str) -> EnvironmentRenderer | ProjectRenderer:
         found: object = importlib.import_module(module_name)
         for part in attribute.split("."):
             found = getattr(found, part)
-    except (ImportError, AttributeError) as error:
-        raise EnvspecError(f"target '{name}': cannot load {reference}: {error}") from None
-    renderer = found() if isinstance(found, type) else found
+        renderer = found() if isinstance(found, type) else found
+    except Exception as error:  # a plug-in's own code may fail in any way: name the plug-in
+        raise EnvspecError(
+            f"target '{name}': cannot load {reference}: {type(error).__name__}: {error}"
+        ) from None
     if not callable(getattr(renderer, "render", None)):
         raise EnvspecError(f"target '{name}': {reference} has no render method")
     return cast("EnvironmentRenderer | ProjectRenderer", renderer)
