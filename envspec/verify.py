@@ -45,6 +45,7 @@ RUNNING = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 RUN_ONCE = frozenset({"Job"})
 """Kinds whose objects may be gone once they ran (a hook's Job): their absence is not drift."""
 KUBECTL_TIMEOUT = 60
+MAX_LIVE_BYTES = 256 * 2**20
 
 Shape = dict[str, "Shape"] | list["Shape"] | type[str]
 """What compare reads of a live object: a mapping (its listed keys checked in turn), a list of one
@@ -151,14 +152,20 @@ def namespace_of(objects: list[Object]) -> str:
 
 def read_live(source: str) -> list[Object]:
     """The objects of ``kubectl get ... -o json`` output in a file or, for ``-``, on standard
-    input."""
-    if source == "-":
-        return live_objects(sys.stdin.read(), "standard input")
+    input; at most :data:`MAX_LIVE_BYTES` of it (``--from /dev/zero`` ends)."""
+    name = "standard input" if source == "-" else source
     try:
-        text = Path(source).read_text(encoding="utf-8")
+        if source == "-":
+            data = sys.stdin.buffer.read(MAX_LIVE_BYTES + 1)
+        else:
+            with Path(source).open("rb") as file:
+                data = file.read(MAX_LIVE_BYTES + 1)
+        if len(data) > MAX_LIVE_BYTES:
+            raise EnvspecError(f"{name}: larger than {MAX_LIVE_BYTES // 2**20} MiB")
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise EnvspecError(f"cannot read {source}: {error.__class__.__name__}") from None
-    return live_objects(text, source)
+        raise EnvspecError(f"cannot read {name}: {error.__class__.__name__}") from None
+    return live_objects(text, name)
 
 
 def live_objects(text: str, source: str) -> list[Object]:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from envspec import api
+from envspec import api, verify
 from envspec.errors import EnvspecError
 from envspec.verify import compare, expected_objects, live_objects
 from tests.apiserver import as_list
@@ -110,3 +110,12 @@ def test_json_nested_too_deeply_is_a_clear_error(spec: Path, tmp_path: Path) -> 
         assert result.exit_code == 1
         assert "nested too deeply" in result.stderr
         assert "internal error" not in result.output
+
+
+def test_endless_input_is_bounded(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify, "MAX_LIVE_BYTES", 2**20)
+    result = run("verify", "--env", "production", "--from", "/dev/zero", "--spec", str(spec))
+    assert result.exit_code == 1
+    assert result.stderr == "envspec: /dev/zero: larger than 1 MiB\n"
