@@ -411,3 +411,51 @@ def render(spec: Path | None, options: RenderOptions) -> RenderResult:
     else:
         result = write(out, files, scope, options.force, dict([inputs]))
     return RenderResult(out, names, result, options.check)
+
+
+def task_commands(
+    spec: Checked, name: str, environment: str, out: Path | None, chosen: Sequence[str] = ()
+) -> list[str]:
+    """The shell command that runs task ``name`` in ``environment``, one for each of its
+    targets that runs tasks (or of those ``chosen``), with the files under ``out`` (default
+    ``build/`` beside the spec)."""
+    from envspec.render.base import TaskRunner, Templates
+    from envspec.rendering import template_folders
+    from envspec.resolve import resolve_all
+
+    tasks = spec.bundle.base.tasks
+    if name not in tasks:
+        known = f"; known: {', '.join(tasks)}" if tasks else "; the spec has no tasks"
+        raise EnvspecError(f"unknown task '{name}'{did_you_mean(name, tasks)}{known}")
+    env_name = select_environment(environment, spec.environment_names())
+    resolved = resolve_all(spec.bundle, spec.sources, [env_name]).environments[env_name]
+    task = next((task for task in resolved.tasks if task.name == name), None)
+    if task is None:
+        service = tasks[name].service
+        raise EnvspecError(
+            f"task '{name}' runs with service '{service}', which is not deployed in '{env_name}'"
+        )
+    runners = [
+        renderer
+        for target in resolved.config.targets
+        if (not chosen or target in chosen)
+        and isinstance(renderer := targets.get(target).renderer, TaskRunner)
+    ]
+    if not runners:
+        asked = f" ({', '.join(chosen)})" if chosen else ""
+        raise EnvspecError(
+            f"environment '{env_name}' renders no target that runs tasks{asked}; its targets: "
+            f"{', '.join(resolved.config.targets)}"
+        )
+    folder = _shown_path(output_folder(spec.root, out) / env_name)
+    templates = Templates(spec.templates_dir, template_folders(spec))
+    return [renderer.task_command(resolved, templates, task, folder) for renderer in runners]
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` as a user would type it here: relative to the working directory when under it."""
+    absolute = path.absolute()
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)

@@ -426,6 +426,63 @@ def parity_command(
             sys.exit(ExitCode.FAILURE)
 
 
+def _complete_task(
+    context: click.Context, parameter: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    return _names(context, "tasks", incomplete)
+
+
+@cli.command()
+@click.argument("name", shell_complete=_complete_task)
+@spec_option
+@click.option(
+    "--env",
+    "-e",
+    "environment",
+    required=True,
+    shell_complete=_complete_environment,
+    help="Environment to run the task in (name or unique prefix).",
+)
+@click.option(
+    "--target",
+    "-t",
+    "targets",
+    multiple=True,
+    help="Only this target's command (default: each of the environment's targets that runs "
+    "tasks: compose, kubernetes); repeatable.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="ENVSPEC_OUT",
+    help="Output folder the files were rendered to (default: build/ beside envspec.yaml).",
+)
+@click.pass_context
+def task(
+    context: click.Context,
+    name: str,
+    spec: Path | None,
+    environment: str,
+    targets: tuple[str, ...],
+    out: Path | None,
+) -> None:
+    """Print the command that runs task NAME in an environment, one line per target.
+
+    \b
+    Examples:
+      envspec task migrate --env dev
+      eval "$(envspec task migrate --env prod --target kubernetes)"
+    """
+    with _boundary():
+        from envspec import api
+
+        folder = out if out is not None else context.ensure_object(_Context).default("out")
+        for command in api.task_commands(
+            api.check(_spec(context, spec)), name, environment, folder, targets
+        ):
+            click.echo(command)
+
+
 @cli.command()
 @spec_option
 @click.option(

@@ -83,7 +83,7 @@ class _Rendering:
         self.jobs += [
             (None, target) for target in targets.project_targets() if not chosen or target in chosen
         ]
-        self.templates = Templates(spec.templates_dir, _template_folders(spec))
+        self.templates = Templates(spec.templates_dir, template_folders(spec))
         self.problems = self.templates.unknown_overrides()
         size = len(spec.bundle.base.variables) * len(environments)
         self.parallel = False
@@ -177,7 +177,7 @@ def _project_renderer(name: str) -> ProjectRenderer:
     return renderer
 
 
-def _template_folders(spec: Checked) -> list[Path]:
+def template_folders(spec: Checked) -> list[Path]:
     """The template folders of the plug-in targets the spec's environments use."""
     environments = spec.bundle.base.environments.values()
     used = {target for config in environments for target in config.targets}

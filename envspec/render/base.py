@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import jinja2
 import yaml
@@ -31,7 +31,7 @@ from envspec.location import display_path
 from envspec.models import Spec
 from envspec.render import builtin_template_dir
 from envspec.render.filters import FILTERS, CannotCarry, to_yaml
-from envspec.resolve import ResolvedEnvironment, ResolvedVariable, deep_merge
+from envspec.resolve import ResolvedEnvironment, ResolvedTask, ResolvedVariable, deep_merge
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,21 @@ class EnvironmentRenderer(Protocol):
     def render(
         self, environment: ResolvedEnvironment, templates: Templates
     ) -> Iterable[RenderedFile]: ...
+
+
+@runtime_checkable
+class TaskRunner(Protocol):
+    """An environment target whose files can run the spec's tasks (compose, Kubernetes)."""
+
+    def task_command(
+        self,
+        environment: ResolvedEnvironment,
+        templates: Templates,
+        task: ResolvedTask,
+        folder: str,
+    ) -> str:
+        """The shell command that runs ``task`` from the environment's files as rendered into
+        ``folder`` (``<out>/<env>``, as the user would type it)."""
 
 
 class ProjectRenderer(Protocol):

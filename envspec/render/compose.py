@@ -3,6 +3,7 @@ each task as a service of the ``tasks`` profile (``docker compose run --rm <task
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -10,7 +11,7 @@ from envspec.models import ENVIRONMENT_VARIABLE, Autoscale
 from envspec.render._common import check_values, map_strings, yaml_header
 from envspec.render.base import RenderedFile, Templates, merging
 from envspec.render.filters import compose_escape, compose_value
-from envspec.resolve import ResolvedEnvironment
+from envspec.resolve import ResolvedEnvironment, ResolvedTask
 
 SERVER_FIELDS = frozenset(
     {"command", "ports", "expose", "healthcheck", "deploy", "profiles", "container_name", "restart"}
@@ -67,6 +68,16 @@ class ComposeRenderer:
         )
         content = yaml_header(environment.name) + text
         yield RenderedFile(f"{environment.name}/docker-compose.yaml", content)
+
+    def task_command(
+        self,
+        environment: ResolvedEnvironment,
+        templates: Templates,
+        task: ResolvedTask,
+        folder: str,
+    ) -> str:
+        compose_file = shlex.quote(f"{folder}/docker-compose.yaml")
+        return f"docker compose -f {compose_file} run --rm {task.name}"
 
 
 def _replicas(replicas: int | Autoscale | None) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
@@ -99,6 +100,23 @@ def _kind_cluster(environment: ResolvedEnvironment, templates: Templates) -> Ren
         f"{environment.name}/kind-cluster.yaml", yaml_header(environment.name) + text
     )
 
+    def task_command(
+        self,
+        environment: ResolvedEnvironment,
+        templates: Templates,
+        task: ResolvedTask,
+        folder: str,
+    ) -> str:
+        """Create the task's Job, then follow its pod's output (``logs`` waits for the pod)."""
+        builder = _Builder(environment, templates)
+        job = yaml.safe_load(builder.task_document(task, builder.secret_plan()))
+        path = shlex.quote(f"{folder}/kubernetes/tasks/{task.name}.yaml")
+        namespace = shlex.quote(job["metadata"]["namespace"])
+        return (
+            f"kubectl create -f {path} && "
+            f"kubectl logs --namespace {namespace} --follow job/{job['metadata']['name']}"
+        )
+
 
 class _Manifests:
     """The Kubernetes documents of one environment, file by file."""
@@ -121,7 +139,7 @@ class _Manifests:
             project=self.project,
             level=pod_security_level(self.environment),
         )
-        plan = self._plan()
+        plan = self.secret_plan()
         if plan.skeleton:
             name = self.static_name if plan.external else self.secrets_name
             documents["secret.yaml"] = self._yaml(
@@ -154,7 +172,7 @@ class _Manifests:
         manual = set()
         for task in self.environment.tasks:
             path = f"tasks/{task.name}.yaml"
-            documents[path] = self._task(task, plan)
+            documents[path] = self.task_document(task, plan)
             if task.spec.when == "manual":
                 manual.add(path)
         names = sorted(documents)
@@ -172,7 +190,7 @@ class _Manifests:
     ) -> str:
         return self.templates.render_yaml(template, change, **context)
 
-    def _plan(self) -> SecretPlan:
+    def secret_plan(self) -> SecretPlan:
         received = {name for service in self.environment.deployed for name in service.variables}
         refs: dict[str, KeyRef] = {}
         skeleton: dict[str, str] = {}
@@ -304,7 +322,7 @@ class _Manifests:
             )
         return documents
 
-    def _task(self, task: ResolvedTask, plan: SecretPlan) -> str:
+    def task_document(self, task: ResolvedTask, plan: SecretPlan) -> str:
         """The task's Job. Its variables are written into it, not read from the service's
         ConfigMap: a Job that runs before the sync sees the configuration being deployed."""
         service = task.service
