@@ -104,7 +104,9 @@ def test_dotenv_readers_agree(example: Path) -> None:
 @pytest.mark.parametrize("binary", [compose_v2, compose_v1], ids=["compose-v2", "compose-v1"])
 def test_compose_config(example: Path, binary: object) -> None:
     assert callable(binary)
-    data = compose_config(binary(), example / "development", {"STRIPE_SECRET_KEY": "sk_test_x"})
+    data = compose_config(
+        binary(), example / "development", {"STRIPE_SECRET_KEY": "sk_test_x"}, ("tasks",)
+    )
     assert set(data["services"]) == {
         "backend",
         "worker",
@@ -114,7 +116,14 @@ def test_compose_config(example: Path, binary: object) -> None:
         "search",
         "minio",
         "prometheus",
+        "migrate",
+        "clearsessions",
     }
+    migrate = data["services"]["migrate"]
+    assert migrate["profiles"] == ["tasks"]
+    assert migrate["command"] == ["python", "manage.py", "migrate", "--noinput"]
+    assert migrate["user"] == data["services"]["backend"]["user"] == "1000:1000"
+    assert compose_environment(data, "migrate") == compose_environment(data, "backend")
     backend = compose_environment(data, "backend")
     assert backend["SECRET_KEY"] == "django-insecure-dev-only-$ecret-with-a-dollar"
     assert backend["STRIPE_SECRET_KEY"] == "sk_test_x"
