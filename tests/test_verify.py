@@ -154,17 +154,19 @@ def _delete(kind: str, name: str) -> Callable[[Live], None]:
 
 
 IMAGE = "ghcr.io/example-shop/backend"
+PINNED = "sha256:7d01be34d8ae893d4023734e0749694e39717885573204558a7e10c09e57f93b"
+"""The example's backend digest in staging and production."""
 CASES: list[tuple[str, Callable[[Live], None], str]] = [
     (
         "staging",
         _set(["image"], f"{IMAGE}:2.13.9"),
-        f'Deployment/backend: containers[backend].image: expected "{IMAGE}:2.14.0", '
+        f'Deployment/backend: containers[backend].image: expected "{IMAGE}:2.14.0@{PINNED}", '
         f'found "{IMAGE}:2.13.9"',
     ),
     (
         "production",
         _set(["image"], f"{IMAGE}:2.14.0@{DIGEST}"),
-        f'Deployment/backend: containers[backend].image: expected "{IMAGE}:2.14.0", '
+        f'Deployment/backend: containers[backend].image: expected "{IMAGE}:2.14.0@{PINNED}", '
         f'found "{IMAGE}:2.14.0@{DIGEST}"',
     ),
     (
@@ -285,7 +287,7 @@ CASES: list[tuple[str, Callable[[Live], None], str]] = [
     (
         "staging",
         _pod("terminationGracePeriodSeconds", 5),
-        "Deployment/backend: terminationGracePeriodSeconds: expected 30, found 5",
+        "Deployment/backend: terminationGracePeriodSeconds: expected 35, found 5",
     ),
     (
         "production",
@@ -295,8 +297,10 @@ CASES: list[tuple[str, Callable[[Live], None], str]] = [
     ),
     (
         "staging",
-        _pod("securityContext", {"runAsUser": 0}),
-        "Deployment/backend: securityContext.runAsUser: expected absent, found 0",
+        lambda live: find(live, "Deployment", "backend")["spec"]["template"]["spec"][
+            "securityContext"
+        ].update(runAsUser=0),
+        "Deployment/backend: securityContext.runAsUser: expected 1000, found 0",
     ),
     (
         "staging",
