@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.helpers import REPO, run
 from tests.readers import (
@@ -155,6 +156,38 @@ def test_kustomize_builds_and_documents_validate(example: Path, environment: str
     for document in documents:
         assert document["metadata"].get("namespace", f"shop-{environment}") == f"shop-{environment}"
         validate_kubernetes(document)
+    manual = yaml.safe_load(
+        (example / environment / "kubernetes/tasks/clearsessions.yaml").read_text()
+    )
+    assert manual["kind"] == "Job" and manual not in documents, "a manual task is not deployed"
+    validate_kubernetes(manual)
+
+
+def test_production_workloads_are_restricted_pinned_and_budgeted(example: Path) -> None:
+    documents = kustomize(example / "production" / "kubernetes")
+    namespace = next(d for d in documents if d["kind"] == "Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    deployments = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Deployment"}
+    for deployment in deployments.values():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert "@sha256:" in pod["containers"][0]["image"]
+    backend = deployments["backend"]["spec"]["template"]["spec"]
+    assert backend["terminationGracePeriodSeconds"] == 35
+    assert backend["containers"][0]["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+    assert deployments["worker"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 60
+    budgets = sorted(d["metadata"]["name"] for d in documents if d["kind"] == "PodDisruptionBudget")
+    assert budgets == ["backend", "worker"]
+    (job,) = [d for d in documents if d["kind"] == "Job"]
+    assert job["metadata"]["name"].startswith("migrate-")
+    assert job["metadata"]["annotations"]["argocd.argoproj.io/hook"] == "PreSync"
+    assert (
+        job["spec"]["template"]["spec"]["containers"][0]["image"]
+        == (backend["containers"][0]["image"])
+    )
+    staging = kustomize(example / "staging" / "kubernetes")
+    labels = next(d for d in staging if d["kind"] == "Namespace")["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline", "postgres runs as root"
 
 
 def test_production_autoscales_and_reads_external_secrets(example: Path) -> None:
