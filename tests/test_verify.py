@@ -154,19 +154,19 @@ def _delete(kind: str, name: str) -> Callable[[Live], None]:
 
 
 IMAGE = "ghcr.io/example-shop/backend"
-PINNED = "sha256:7d01be34d8ae893d4023734e0749694e39717885573204558a7e10c09e57f93b"
+BACKEND_DIGEST = "sha256:7d01be34d8ae893d4023734e0749694e39717885573204558a7e10c09e57f93b"
 """The example's backend digest in staging and production."""
 CASES: list[tuple[str, Callable[[Live], None], str]] = [
     (
         "staging",
         _set(["image"], f"{IMAGE}:2.13.9"),
-        f'Deployment/backend: containers[backend].image: expected "{IMAGE}:2.14.0@{PINNED}", '
+        f'Deployment/backend: containers[backend].image: expected "{IMAGE}:2.14.0@{BACKEND_DIGEST}", '
         f'found "{IMAGE}:2.13.9"',
     ),
     (
         "production",
         _set(["image"], f"{IMAGE}:2.14.0@{DIGEST}"),
-        f'Deployment/backend: containers[backend].image: expected "{IMAGE}:2.14.0@{PINNED}", '
+        f'Deployment/backend: containers[backend].image: expected "{IMAGE}:2.14.0@{BACKEND_DIGEST}", '
         f'found "{IMAGE}:2.14.0@{DIGEST}"',
     ),
     (
@@ -545,9 +545,12 @@ def test_a_pod_still_running_an_old_image(spec: Path, tmp_path: Path) -> None:
     other["metadata"]["labels"] = {"app": "other"}
     live += [stale, other]
     result = verify(spec, live, tmp_path, "staging")
+    found_id = stale["status"]["containerStatuses"][0]["imageID"].rsplit("@", 1)[-1]
     assert result.stdout == (
         f"Pod/{stale['metadata']['name']}: containers[worker].image: "
-        f'expected "{IMAGE}:2.14.0", found "{IMAGE}:2.13.9"\n'
+        f'expected "{IMAGE}:2.14.0@{BACKEND_DIGEST}", found "{IMAGE}:2.13.9"\n'
+        f"Pod/{stale['metadata']['name']}: containers[worker].imageID: "
+        f'expected "{BACKEND_DIGEST}", found "{found_id}"\n'
     )
     assert result.exit_code == 1
 

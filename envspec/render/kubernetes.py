@@ -86,6 +86,23 @@ class KubernetesRenderer:
             files.append(_kind_cluster(environment, templates))
         return files
 
+    def task_command(
+        self,
+        environment: ResolvedEnvironment,
+        templates: Templates,
+        task: ResolvedTask,
+        folder: str,
+    ) -> str:
+        """Create the task's Job, then follow its pod's output (``logs`` waits for the pod)."""
+        builder = _Manifests(environment, templates)
+        job = yaml.safe_load(builder.task_document(task, builder.secret_plan()))
+        path = shlex.quote(f"{folder}/kubernetes/tasks/{task.name}.yaml")
+        namespace = shlex.quote(job["metadata"]["namespace"])
+        return (
+            f"kubectl create -f {path} && "
+            f"kubectl logs --namespace {namespace} --follow job/{job['metadata']['name']}"
+        )
+
 
 def _kind_cluster(environment: ResolvedEnvironment, templates: Templates) -> RenderedFile:
     """``<env>/kind-cluster.yaml``: a kind cluster for a local environment, with the commands
@@ -99,23 +116,6 @@ def _kind_cluster(environment: ResolvedEnvironment, templates: Templates) -> Ren
     return RenderedFile(
         f"{environment.name}/kind-cluster.yaml", yaml_header(environment.name) + text
     )
-
-    def task_command(
-        self,
-        environment: ResolvedEnvironment,
-        templates: Templates,
-        task: ResolvedTask,
-        folder: str,
-    ) -> str:
-        """Create the task's Job, then follow its pod's output (``logs`` waits for the pod)."""
-        builder = _Builder(environment, templates)
-        job = yaml.safe_load(builder.task_document(task, builder.secret_plan()))
-        path = shlex.quote(f"{folder}/kubernetes/tasks/{task.name}.yaml")
-        namespace = shlex.quote(job["metadata"]["namespace"])
-        return (
-            f"kubectl create -f {path} && "
-            f"kubectl logs --namespace {namespace} --follow job/{job['metadata']['name']}"
-        )
 
 
 class _Manifests:
