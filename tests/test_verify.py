@@ -160,13 +160,15 @@ CASES: list[tuple[str, Callable[[Live], None], str]] = [
     (
         "staging",
         _set(["image"], f"{IMAGE}:2.13.9"),
-        f'Deployment/backend: containers[backend].image: expected "{IMAGE}:2.14.0@{BACKEND_DIGEST}", '
+        "Deployment/backend: containers[backend].image: "
+        f'expected "{IMAGE}:2.14.0@{BACKEND_DIGEST}", '
         f'found "{IMAGE}:2.13.9"',
     ),
     (
         "production",
         _set(["image"], f"{IMAGE}:2.14.0@{DIGEST}"),
-        f'Deployment/backend: containers[backend].image: expected "{IMAGE}:2.14.0@{BACKEND_DIGEST}", '
+        "Deployment/backend: containers[backend].image: "
+        f'expected "{IMAGE}:2.14.0@{BACKEND_DIGEST}", '
         f'found "{IMAGE}:2.14.0@{DIGEST}"',
     ),
     (
