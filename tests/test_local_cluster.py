@@ -56,9 +56,10 @@ def _overlays(token: str = CANARY) -> dict[str, dict[str, Any]]:
     }
 
 
-def _render(root: Path) -> Path:
+def _render(root: Path, *targets: str) -> Path:
     out = root / "build"
-    result = run("render", "--all", "--spec", str(root), "--out", str(out))
+    chosen = [option for target in targets for option in ("--target", target)]
+    result = run("render", "--all", *chosen, "--spec", str(root), "--out", str(out))
     assert result.exit_code == 0, result.output
     return out
 
@@ -212,7 +213,8 @@ _VALUE = st.text(
 @given(token=_VALUE)
 def test_fake_store_values_reach_kustomize_exactly(token: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        out = _render(write_spec(Path(folder), _spec(FAKE), _overlays(token)))
+        # the .env target refuses some of these values (a trailing backslash): only Kubernetes here
+        out = _render(write_spec(Path(folder), _spec(FAKE), _overlays(token)), "kubernetes")
         documents = _documents(out / "development" / "kubernetes")
     data = documents["SecretStore/local-secrets"]["spec"]["provider"]["fake"]["data"]
     assert data[0] == {"key": "API_TOKEN", "value": token}
