@@ -533,6 +533,15 @@ class Overlay(Model):
     differences: tuple[DeclaredDifference, ...] = ()
 
 
+class ComposeDefinitions(Model):
+    """Top-level compose definitions the services refer to, merged into every compose file."""
+
+    networks: dict[str, Any] = {}
+    volumes: dict[str, Any] = {}
+    secrets: dict[str, Any] = {}
+    configs: dict[str, Any] = {}
+
+
 class Spec(Model):
     version: int
     project: DnsLabel
@@ -542,6 +551,7 @@ class Spec(Model):
     variables: dict[VariableName, Variable] = {}
     tasks: dict[Annotated[str, StringConstraints(pattern=TASK_NAME)], Task] = {}
     parity: ParityPolicy = ParityPolicy()
+    compose: ComposeDefinitions = ComposeDefinitions()
 
     @field_validator("version")
     @classmethod

@@ -20,6 +20,7 @@ from envspec.location import Origin, SourceMap, SpecPath, dotted
 from envspec.models import (
     FLOATING_TAGS,
     RESTRICTED_ROOT,
+    ComposeDefinitions,
     DeclaredDifference,
     Environment,
     KubernetesPatch,
@@ -125,6 +126,8 @@ class ResolvedEnvironment:
     variables: Mapping[str, ResolvedVariable]
     differences: tuple[DeclaredDifference, ...]
     tasks: tuple[ResolvedTask, ...] = ()
+    compose: ComposeDefinitions = ComposeDefinitions()  # noqa: RUF009 - frozen, shared safely
+    """The spec's top-level compose definitions (networks, volumes, secrets, configs)."""
 
     @property
     def namespace(self) -> str:
@@ -187,7 +190,14 @@ class Resolver:
             if task.service in deployed
         )
         resolved = ResolvedEnvironment(
-            spec.project, name, config, services, variables, overlay.differences, tasks
+            spec.project,
+            name,
+            config,
+            services,
+            variables,
+            overlay.differences,
+            tasks,
+            spec.compose,
         )
         self.environments[name] = resolved
         return resolved

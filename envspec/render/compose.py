@@ -3,6 +3,7 @@ each task as a service of the ``tasks`` profile (``docker compose run --rm <task
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -40,7 +41,7 @@ class ComposeRenderer:
         replicas = {service.name: _replicas(service.spec.replicas) for service in services}
         healthchecked = {service.name: service.spec.healthcheck is not None for service in services}
         patch: dict[str, Mapping[str, Any]] = {
-            service.name: map_strings(service.spec.compose, compose_escape)
+            service.name: typed(map_strings(service.spec.compose, compose_escape))
             for service in services
             if service.spec.compose
         }
@@ -53,10 +54,15 @@ class ComposeRenderer:
                 if key not in SERVER_FIELDS
             }
             if task_patch:
-                patch[task.name] = task_patch
+                patch[task.name] = typed(task_patch)
+        top: dict[str, Any] = typed(
+            map_strings(environment.compose.model_dump(exclude_defaults=True), compose_escape)
+        )
+        if patch:
+            top["services"] = patch
         text = templates.render_yaml(
             "compose/docker-compose.yaml.j2",
-            merging({"services": patch} if patch else None),
+            merging(top),
             environment=environment,
             services=services,
             tasks=environment.tasks,
@@ -78,6 +84,41 @@ class ComposeRenderer:
     ) -> str:
         compose_file = shlex.quote(f"{folder}/docker-compose.yaml")
         return f"docker compose -f {compose_file} run --rm {task.name}"
+
+
+_BOOLEAN_KEYS = frozenset(
+    {
+        "attachable", "create_host_path", "disable", "enable_ipv6", "external", "init",
+        "internal", "no_cache", "nocopy", "oom_kill_disable", "privileged", "pull", "read_only",
+        "required", "restart", "stdin_open", "tty",
+    }
+)  # fmt: skip
+_INTEGER_KEYS = frozenset(
+    {
+        "cpu_count", "cpu_percent", "cpu_shares", "max_attempts", "mem_swappiness",
+        "oom_score_adj", "parallelism", "pids_limit", "replicas", "retries", "target", "weight",
+    }
+)  # fmt: skip
+_INTEGER = re.compile(r"0|-?[1-9][0-9]*")
+
+
+def typed(value: Any) -> Any:
+    """A compose escape hatch as Compose reads it. The spec keeps every scalar as its text; the
+    fields that Compose's schema types as booleans or integers get ``true``/``false`` and whole
+    numbers back as such, everything else stays text (quoted or not, as the user may mean it)."""
+    if isinstance(value, dict):
+        return {key: _typed_field(key, item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [typed(item) for item in value]
+    return value
+
+
+def _typed_field(key: str, value: Any) -> Any:
+    if key in _BOOLEAN_KEYS and value in ("true", "false"):
+        return value == "true"
+    if key in _INTEGER_KEYS and isinstance(value, str) and _INTEGER.fullmatch(value):
+        return int(value)
+    return typed(value)
 
 
 def _replicas(replicas: int | Autoscale | None) -> int:
