@@ -77,14 +77,38 @@ def validate(checked: Checked, environments: Sequence[str] = ()) -> tuple[Projec
     from envspec.loader import stray_files
 
     stray = stray_files(checked.root)
-    if environments:
-        return resolved[0], stray  # a declaration may be about an environment not checked
     project = resolved[0]
+    placeholders = placeholder_warnings(project)
+    if environments:
+        return project, [*stray, *placeholders]  # declarations may be about other environments
     return project, [
         *stray,
         *stale_declarations(project, found[0]),
         *below_target(project, found[0]),
+        *placeholders,
     ]
+
+
+def placeholder_warnings(project: Project) -> list[Problem]:
+    """A warning for each secret reference that is still a placeholder."""
+    warnings = []
+    for environment in project.environments.values():
+        for name, variable in environment.variables.items():
+            reference = variable.reference
+            if reference is not None and reference.is_placeholder:
+                position = variable.origin.position()
+                warnings.append(
+                    Problem(
+                        position.file,
+                        position.line,
+                        position.column,
+                        f"variables.{name}",
+                        f"'{reference}' is a placeholder: replace it with where "
+                        f"{environment.name} keeps the secret",
+                        "warning",
+                    )
+                )
+    return sorted(set(warnings))
 
 
 def stale_declarations(
@@ -205,19 +229,21 @@ def explain(project: Project, name: str) -> Explanation:
 
 def init(
     folder: Path, project: str | None, compose: Path | None, env_files: Sequence[Path]
-) -> tuple[list[Path], list[Problem]]:
-    """Write a starter or imported spec into ``folder``; return the files and what to fix."""
+) -> tuple[list[Path], list[Problem], list[str]]:
+    """Write a starter or imported spec into ``folder``; return the files, what to fix and the
+    import's summary (what was found, renamed and not carried)."""
     from envspec import importer
     from envspec.schema import spec_schema
 
     if (folder / "envspec.yaml").exists():
         raise EnvspecError(f"{folder / 'envspec.yaml'} already exists; nothing was written")
     name = project or importer.project_name(folder)
-    files = (
-        importer.from_compose(compose, list(env_files), project, folder)
-        if compose
-        else importer.starter(name)
-    )
+    summary: list[str] = []
+    if compose:
+        imported = importer.from_compose(compose, list(env_files), project, folder)
+        files, summary = imported.files, imported.summary
+    else:
+        files = importer.starter(name)
     files[importer.SCHEMA_FILE] = spec_schema()
     plan_ = plan(
         folder,
@@ -236,8 +262,8 @@ def init(
     try:
         validate(check(folder))
     except (SpecError, RenderError) as error:
-        return [folder / f.path for f in plan_.write], list(error.problems)
-    return [folder / f.path for f in plan_.write], []
+        return [folder / f.path for f in plan_.write], list(error.problems), summary
+    return [folder / f.path for f in plan_.write], [], summary
 
 
 def add_variable(

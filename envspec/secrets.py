@@ -14,6 +14,8 @@ BACKENDS: Final = ("vault", "aws-sm", "gcp-sm", "azure-kv", "k8s", "env")
 STORE_BACKENDS: Final = frozenset({"vault", "aws-sm", "gcp-sm", "azure-kv"})
 """Backends an external-secrets store reads (``k8s`` and ``env`` are read by others)."""
 MASK: Final = "<literal secret>"
+PLACEHOLDER_PATH: Final = "TODO/"
+"""A reference whose path starts so is a placeholder still to fill in (``init`` writes them)."""
 
 _VARIABLE = re.compile(r"[A-Z_][A-Z0-9_]*")
 _K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
@@ -32,6 +34,10 @@ class SecretRef:
 
     def __str__(self) -> str:
         return f"{self.backend}://{self.path}" + (f"#{self.key}" if self.key is not None else "")
+
+    @property
+    def is_placeholder(self) -> bool:
+        return self.path.startswith(PLACEHOLDER_PATH)
 
     @classmethod
     def parse(cls, text: str) -> SecretRef:
