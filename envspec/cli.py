@@ -757,9 +757,13 @@ def init(
         from envspec import api
         from envspec.location import display_path
 
-        written, problems = api.init(folder, project, compose, env_files)
+        written, problems, summary = api.init(folder, project, compose, env_files)
         for path in written:
             click.echo(f"wrote {display_path(path)}")
+        if summary:
+            click.echo("imported:")
+            for line in summary:
+                click.echo(f"  {line}")
         if problems:
             _print_problems(tuple(problems))
             click.echo(

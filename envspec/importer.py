@@ -1,19 +1,23 @@
 """``envspec init``: a starter spec, or a spec imported from a compose file and its .env files.
 
-Import maps each compose service onto the spec (image and tag, command, ports, depends_on,
-healthcheck, named volumes) and keeps what the spec has no field for (build contexts, profiles,
-bind mounts, restart policies, ...) in the service's ``compose:`` escape hatch, so rendering the
-development environment gives back an equivalent compose file. Variables get an inferred type and
-their value per environment; likely secrets become secret variables whose value stays a literal in
-development and becomes a ``vault://TODO/...`` reference elsewhere.
+Import reads the compose file the way Compose does (interpolation resolved with the development
+.env file, ``$$`` a literal ``$``, relative paths seen from the compose file's folder) and maps
+each service onto the spec: image, tag, command, ports, depends_on, healthcheck, named volumes
+and variables. Whatever the spec cannot say exactly is kept, as written, in the service's
+``compose:`` escape hatch (or the spec's top-level ``compose:``), so that rendering development
+gives back an equivalent compose file. What cannot be carried at all is refused with its
+position; what is carried only partly (compose only, or only for development) is listed in the
+summary. Likely secrets become secret variables: a literal in development, a placeholder
+reference (``vault://TODO/...``) elsewhere.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,31 +25,31 @@ from typing import Any
 import yaml
 from dotenv import dotenv_values
 
-from envspec.errors import EnvspecError
-from envspec.loader import check_yaml
-from envspec.location import display_path
-from envspec.models import VARIABLE_NAME, dns_label
+from envspec.errors import EnvspecError, Problem, SpecError
+from envspec.loader import check_yaml, load_yaml_text
+from envspec.location import SourceMap, SpecPath, display_path, dotted
+from envspec.models import DNS_LABEL, IMAGE_TAG, VARIABLE_NAME, dns_label
 from envspec.render.filters import to_yaml
+from envspec.resolve import is_url
+from envspec.secrets import PLACEHOLDER_PATH
 
 SCHEMA_FILE = "envspec.schema.json"
 SCHEMA_LINE = "# yaml-language-server: $schema={path}\n"
-_SECRET_NAME = re.compile(r"(^|_)(KEY|SECRET|PASSWORD|PASSWD|PASS|TOKEN|CREDENTIALS?)($|_)")
-_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:]*:[^/@]+@", re.I)
-_INTERPOLATION = re.compile(
-    r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)"
+
+_SECRET_WORD = re.compile(r"PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|PRIVATE|CREDENTIAL")
+_SECRET_PART = re.compile(r"(^|_)(KEY|APIKEY|PASS|PWD|AUTH)($|_)")
+_NOT_SECRET = re.compile(
+    r"_(FILE|PATH|DIR|TTL|EXPIRY|EXPIRES|EXPIRE|LIFETIME|LENGTH|TIMEOUT|HEADER|NAME|ALGORITHM|TYPE)$"
 )
-_VOLUME = r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}"
-_MAPPED = {
-    "image",
-    "build",
-    "command",
-    "ports",
-    "depends_on",
-    "healthcheck",
-    "volumes",
-    "environment",
-    "env_file",
-}
+_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:]*:[^/@]+@", re.I)
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://[!-~]+")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_VOLUME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}")
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(h|ms|m|s|us|ns)")
+_SECONDS = re.compile(r"([1-9][0-9]*|0)s")
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+_TOP_LEVEL = ("networks", "volumes", "secrets", "configs")
+_MAPPED = {"image", "command", "environment", "env_file"}
 
 
 def project_name(folder: Path) -> str:
@@ -85,328 +89,914 @@ variables:
     }
 
 
+def is_secret_name(name: str) -> bool:
+    """Whether a variable's name says it holds a secret (``*_FILE``, a path to one, does not)."""
+    if _NOT_SECRET.search(name):
+        return False
+    return bool(_SECRET_WORD.search(name) or _SECRET_PART.search(name))
+
+
+@dataclass
+class Imported:
+    """The spec's files and the summary of what was imported, renamed and not carried."""
+
+    files: dict[str, str]
+    summary: list[str]
+
+
+@dataclass
+class _EnvFile:
+    environment: str
+    path: Path
+    values: dict[str, str]
+    lines: dict[str, int]
+    used: set[str] = field(default_factory=set)
+
+
 @dataclass
 class _Variable:
     name: str
-    values: dict[str, str | None] = field(default_factory=dict)
+    values: dict[str, str] = field(default_factory=dict)
+    """Each environment's value; an environment without one leaves the variable unset."""
+    from_secret: bool = False
+    services: list[str] = field(default_factory=list)
 
     @property
     def secret(self) -> bool:
-        return bool(_SECRET_NAME.search(self.name)) or any(
-            value is not None and _URL_PASSWORD.match(value) for value in self.values.values()
+        return (
+            self.from_secret
+            or is_secret_name(self.name)
+            or any(_URL_PASSWORD.match(value) for value in self.values.values())
         )
+
+
+class _RefusalError(Exception):
+    def __init__(self, path: SpecPath, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
 
 
 def from_compose(
     compose: Path, env_files: list[Path], project: str | None, spec_folder: Path
-) -> dict[str, str]:
-    """The files of a spec imported from ``compose`` and ``env_files`` (first: development).
+) -> Imported:
+    """The spec imported from ``compose`` and ``env_files`` (the first is development).
 
-    Relative paths (build contexts, bind mounts) are rewritten to work from the folder the
-    development compose file is rendered into, ``<spec>/build/development``.
+    Relative paths (build contexts, bind mounts, ``extends`` files, top-level ``file:``) are
+    rewritten to point where they pointed, seen from ``<spec>/build/development``.
     """
+    data, source = _read(compose)
+    importer = _Importer(
+        compose, _env_files(compose, env_files), spec_folder / "build" / "development"
+    )
+    try:
+        return importer.run(data, project)
+    except _RefusalError as refusal:
+        position = source.value(refusal.path)
+        raise SpecError(
+            [
+                Problem(
+                    position.file,
+                    position.line,
+                    position.column,
+                    dotted(refusal.path),
+                    f"cannot import: {refusal.message}",
+                )
+            ]
+        ) from None
+
+
+def _read(compose: Path) -> tuple[dict[str, Any], SourceMap]:
     try:
         text = compose.read_text(encoding="utf-8")
     except OSError as error:
         raise EnvspecError(f"{compose}: cannot read it ({error.strerror})") from None
     except UnicodeDecodeError as error:
         raise EnvspecError(f"{compose}: not UTF-8 (byte {error.start})") from None
-    check_yaml(text, display_path(compose))
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or "not YAML"
-        raise EnvspecError(f"{compose}{where}: not a compose file: {problem}") from None
+    file = display_path(compose)
+    check_yaml(text, file)  # within the loader's bounds: size, aliases, depth
+    document = load_yaml_text(text, file)  # positions
+    data = yaml.safe_load(text)  # typed scalars, as Compose reads them
     if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
         raise EnvspecError(f"{compose}: no 'services' mapping")
-    environments = _environments(compose, env_files)
-    name = dns_label(project or str(data.get("name") or compose.resolve().parent.name)) or "app"
-    named_volumes = set(data.get("volumes") or {})
-    variables: dict[str, _Variable] = {}
-    services: dict[str, Any] = {}
-    for service_name, service in data["services"].items():
-        services[dns_label(service_name)] = _service(
-            f"{name}/{dns_label(service_name)}",
-            service or {},
-            environments=environments,
-            named_volumes=named_volumes,
-            variables=variables,
-            folder=compose.parent,
-            rendered_in=spec_folder / "build" / "development",
-        )
-    return _files(name, environments, services, variables)
+    return data, document.source
 
 
-def _environments(compose: Path, env_files: list[Path]) -> dict[str, dict[str, str]]:
-    if not env_files and (compose.parent / ".env").is_file():
-        env_files = [compose.parent / ".env"]
-    environments: dict[str, dict[str, str]] = {}
-    for index, path in enumerate(env_files):
-        suffix = path.name.removeprefix(".env").lstrip(".")
-        environment = "development" if index == 0 else dns_label(suffix or path.stem)
+def _env_files(compose: Path, paths: list[Path]) -> list[_EnvFile]:
+    if not paths and (compose.parent / ".env").is_file():
+        paths = [compose.parent / ".env"]
+    found: list[_EnvFile] = []
+    for index, path in enumerate(paths):
         if not path.is_file():
             raise EnvspecError(f"{path}: no such .env file")
-        values = dotenv_values(path, interpolate=False)
-        environments[environment] = {k: v for k, v in values.items() if v is not None}
-    return environments or {"development": {}}
+        suffix = path.name.removeprefix(".env").lstrip(".")
+        environment = "development" if index == 0 else dns_label(suffix or path.stem)
+        if any(other.environment == environment for other in found):
+            raise EnvspecError(f"{path}: a second .env file for environment '{environment}'")
+        values, lines = _dotenv(path)
+        found.append(_EnvFile(environment, path.resolve(), values, lines))
+    return found or [_EnvFile("development", compose.parent / ".env", {}, {})]
 
 
-def _service(
-    built_image: str,
-    service: Mapping[str, Any],
-    *,
-    environments: dict[str, dict[str, str]],
-    named_volumes: set[str],
-    variables: dict[str, _Variable],
-    folder: Path,
-    rendered_in: Path,
-) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    escape: dict[str, Any] = {key: value for key, value in service.items() if key not in _MAPPED}
-    image = service.get("image")
-    if image:
-        result["image"], result["version"] = _split_image(str(image))
-    else:
-        result["image"], result["version"] = built_image, "dev"
-    if "build" in service:
-        build = service["build"]
-        if isinstance(build, str):
-            escape["build"] = _relocated(build, folder, rendered_in)
-        else:
-            escape["build"] = {
-                **build,
-                "context": _relocated(build.get("context", "."), folder, rendered_in),
+def _dotenv(path: Path) -> tuple[dict[str, str], dict[str, int]]:
+    values = {k: v for k, v in dotenv_values(path, interpolate=False).items() if v is not None}
+    lines: dict[str, int] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        match = re.match(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=", line)
+        if match:
+            lines.setdefault(match.group(1), number)
+    return values, lines
+
+
+class _Importer:
+    def __init__(self, compose: Path, env_files: list[_EnvFile], rendered_in: Path) -> None:
+        self.compose = compose
+        self.folder = compose.parent.resolve()
+        self.env_files = env_files
+        self.development = env_files[0]
+        self.rendered_in = rendered_in.resolve()
+        self.variables: dict[str, _Variable] = {}
+        self.overlays: dict[str, dict[str, Any]] = {e.environment: {} for e in env_files}
+        self.notes: list[str] = []
+        self.renames: dict[str, str] = {}
+        self.unset: dict[str, str] = {}
+        self.interpolated: list[str] = []
+
+    # -- the whole file ---------------------------------------------------------------------
+
+    def run(self, data: dict[str, Any], project: str | None) -> Imported:
+        name = dns_label(project or str(data.get("name") or self.folder.name)) or "app"
+        for key in data:
+            if key not in ("services", "name", "version", *_TOP_LEVEL) and not key.startswith("x-"):
+                raise _RefusalError((key,), f"top-level '{key}' has no counterpart in the spec")
+        services_data = data["services"]
+        _walk(data, lambda text, where: _names(text, self.interpolated), ())
+        for service in services_data:
+            label = dns_label(str(service))
+            if not re.fullmatch(DNS_LABEL, label):
+                raise _RefusalError(("services", service), "the service name has no DNS-label form")
+            if label in self.renames.values():
+                raise _RefusalError(
+                    ("services", service), f"two services would both be named '{label}'"
+                )
+            self.renames[str(service)] = label
+        services: dict[str, Any] = {}
+        for service, body in services_data.items():
+            if body is not None and not isinstance(body, dict):
+                raise _RefusalError(("services", service), "a service must be a mapping")
+            services[self.renames[str(service)]] = self.service(str(service), body or {})
+        top: dict[str, Any] = {}
+        for key in _TOP_LEVEL:
+            if data.get(key):
+                resolved = self.escaped((key,), data[key])
+                top[key] = (
+                    self.relocated_files(resolved) if key in ("secrets", "configs") else resolved
+                )
+        if top:
+            self.notes.append(
+                f"top-level {', '.join(top)}: carried for compose (spec 'compose:'); Kubernetes "
+                "has no counterpart for them, give its manifests their own"
+            )
+        self.unused()
+        return Imported(self.files(name, services, top), self.summary(services))
+
+    def unused(self) -> None:
+        for env_file in self.env_files:
+            for key in env_file.values:
+                if key not in env_file.used and key not in self.variables:
+                    self.notes.append(
+                        f"{display_path(env_file.path)}:{env_file.lines.get(key, 1)}: {key}: "
+                        "not carried: no service receives it and the compose file does not use it"
+                    )
+
+    # -- one service ------------------------------------------------------------------------
+
+    def service(self, original: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        name = self.renames[original]
+        path: SpecPath = ("services", original)
+        result: dict[str, Any] = {}
+        escape: dict[str, Any] = {}
+        for key, value in body.items():
+            if key in _MAPPED:
+                continue
+            escape[key] = self.escaped((*path, key), value)
+        self.image(path, name, body, result, escape)
+        if "command" in body and body["command"] is not None:
+            self.command(path, name, body["command"], result, escape)
+        self.other_environments(path, name, body)
+        for key, mapper in (
+            ("ports", self.ports),
+            ("depends_on", self.depends_on),
+            ("healthcheck", self.healthcheck),
+            ("volumes", self.volumes),
+        ):
+            if key in escape:
+                mapper((*path, key), escape, result)
+        if "build" in escape:
+            escape["build"] = self.relocated_build(escape["build"])
+        if isinstance(escape.get("extends"), dict) and "file" in escape["extends"]:
+            escape["extends"] = {
+                **escape["extends"],
+                "file": self.relocated(escape["extends"]["file"]),
             }
-    command = service.get("command")
-    if command:
-        result["command"] = shlex.split(command) if isinstance(command, str) else list(command)
-    ports, raw_ports = _ports(service.get("ports") or [])
-    if raw_ports:
-        escape["ports"] = service["ports"]
-    elif ports:
-        result["ports"] = ports
-    depends = service.get("depends_on") or []
-    if depends:
-        result["depends_on"] = [dns_label(str(d)) for d in depends]
-    check = _healthcheck(service.get("healthcheck"))
-    if check:
-        result["healthcheck"] = check
-    volumes, keep_raw = _volumes(service.get("volumes") or [], named_volumes)
-    if volumes:
-        result["volumes"] = volumes
-    if keep_raw:
-        escape["volumes"] = [_relocated_mount(v, folder, rendered_in) for v in service["volumes"]]
-    received, odd = _service_variables(service, environments, variables, folder)
-    result["variables"] = received
-    if odd:
-        escape["environment"] = odd
-    if escape:
-        result["compose"] = escape
-    return result
+            self.notes.append(
+                f"services.{name}.extends: carried for compose; the variables of the service it "
+                "extends are not in the spec"
+            )
+        for key in ("links", "volumes_from"):
+            if isinstance(escape.get(key), list):
+                escape[key] = [self.renamed_reference(str(item)) for item in escape[key]]
+        if isinstance(escape.get("network_mode"), str):
+            escape["network_mode"] = self.renamed_reference(escape["network_mode"])
+        result["variables"] = self.service_variables(path, name, body, escape)
+        for key, value in body.items():
+            if key in escape and key != "environment" and self.secret_used((*path, key), value):
+                literal = self.escaped((*path, key), value, keep_secrets=False)
+                if key == "build":
+                    literal = self.relocated_build(literal)
+                patch = self.service_overlay(self.development.environment, name)
+                patch.setdefault("compose", {})[key] = literal
+                self.notes.append(
+                    f"services.{name}.{key}: uses a secret: development's value is in "
+                    f"environments/{self.development.environment}.yaml, other environments "
+                    "take it from the shell"
+                )
+        if escape:
+            result["compose"] = escape
+        return result
 
+    def image(
+        self,
+        path: SpecPath,
+        name: str,
+        body: Mapping[str, Any],
+        result: dict[str, Any],
+        escape: dict[str, Any],
+    ) -> None:
+        if body.get("image") is None:
+            result["image"], result["version"] = f"{name}", "dev"
+            self.notes.append(
+                f"services.{name}: built, no image: named '{name}:dev' (compose tags the build so)"
+            )
+            return
+        values = self.per_environment((*path, "image"), body["image"])
+        development = values[self.development.environment]
+        repository, version, exact = _split_image(development)
+        if repository is None:
+            raise _RefusalError((*path, "image"), "not an image reference envspec can name")
+        result["image"] = repository
+        if version is not None:
+            result["version"] = version
+        if not exact:
+            escape["image"] = development.replace("$", "$$")
+        for environment, value in values.items():
+            if value != development:
+                other, other_version, other_exact = _split_image(value)
+                patch: dict[str, Any] = {}
+                if other != repository:
+                    patch["image"] = other
+                if other_version != version:
+                    patch["version"] = other_version
+                if not other_exact or not exact:
+                    patch["compose"] = {"image": value.replace("$", "$$")}
+                self.service_overlay(environment, name).update(patch)
+                for key in ("image", "version"):
+                    if key in patch:
+                        self.declare(environment, f"services.{name}.{key}")
 
-def _relocated(path: str, folder: Path, rendered_in: Path) -> str:
-    if not path.startswith("."):
-        return path
-    return os.path.relpath((folder / path).resolve(), rendered_in.resolve())
+    def command(
+        self,
+        path: SpecPath,
+        name: str,
+        command: Any,
+        result: dict[str, Any],
+        escape: dict[str, Any],
+    ) -> None:
+        spec, written = self.command_in(path, command, self.development)
+        if spec is not None:
+            result["command"] = spec
+        if written is not None:
+            escape["command"] = written
+        for env_file in self.env_files[1:]:
+            other, other_written = self.command_in(path, command, env_file)
+            if (other, other_written) != (spec, written):
+                patch = self.service_overlay(env_file.environment, name)
+                if other is not None:
+                    patch["command"] = other
+                if other_written is not None:
+                    patch.setdefault("compose", {})["command"] = other_written
 
+    def command_in(
+        self, path: SpecPath, command: Any, env_file: _EnvFile
+    ) -> tuple[list[str] | None, Any]:
+        """The spec's command and, where the spec's rendering differs, compose's own."""
+        where: SpecPath = (*path, "command")
+        if self.secret_used(where, command):
+            return None, self.escaped(where, command)
+        resolved = self.resolved(where, command, env_file)
+        if isinstance(resolved, str):
+            try:
+                words = shlex.split(resolved)
+            except ValueError:
+                raise _RefusalError(where, "the command's quotes do not close") from None
+            return words, resolved.replace("$", "$$")  # compose splits it its own way
+        if isinstance(resolved, list):
+            words = [_scalar_text(part) for part in resolved]
+            exact = all(isinstance(part, str) for part in resolved)
+            return words, None if exact else [w.replace("$", "$$") for w in words]
+        raise _RefusalError(where, "a command is a string or a list")
 
-def _relocated_mount(volume: Any, folder: Path, rendered_in: Path) -> Any:
-    if isinstance(volume, str) and volume.startswith("."):
-        source, _, rest = volume.partition(":")
-        return f"{_relocated(source, folder, rendered_in)}:{rest}"
-    return volume
+    def other_environments(self, path: SpecPath, name: str, body: Mapping[str, Any]) -> None:
+        """Report what another environment's .env file would change outside the spec's fields."""
+        for key, value in body.items():
+            if key in ("image", "command", "environment", "env_file"):
+                continue
+            where: SpecPath = (*path, key)
+            development = self.resolved(where, value)
+            for env_file in self.env_files[1:]:
+                if self.resolved(where, value, env_file) != development:
+                    self.notes.append(
+                        f"services.{name}.{key}: {env_file.path.name} changes it; not carried for "
+                        f"{env_file.environment} (the spec has development's)"
+                    )
 
+    def ports(self, path: SpecPath, escape: dict[str, Any], result: dict[str, Any]) -> None:
+        ports = escape["ports"]
+        if not isinstance(ports, list):
+            return
+        spec: list[Any] = []
+        for port in ports:
+            text = port if isinstance(port, str) else None
+            match = re.fullmatch(r"([0-9]+):([0-9]+)(/udp|/tcp)?", text or "")
+            if match is None:
+                return
+            host, container = int(match.group(1)), int(match.group(2))
+            if not (1 <= host <= 65535 and 1 <= container <= 65535) or text != match.group():
+                return
+            entry: dict[str, Any] = {"port": container}
+            if host != container:
+                entry["host"] = host
+            if match.group(3) == "/udp":
+                entry["protocol"] = "UDP"
+            spec.append(container if set(entry) == {"port"} else entry)
+        result["ports"] = spec
+        if any(str(port).endswith("/tcp") for port in ports):
+            return  # written as compose wrote it
+        del escape["ports"]
 
-def _split_image(image: str) -> tuple[str, str | None]:
-    repository, _, tag = image.rpartition(":")
-    if repository and "/" not in tag:
-        return repository, tag
-    return image, None
+    def depends_on(self, path: SpecPath, escape: dict[str, Any], result: dict[str, Any]) -> None:
+        depends = escape["depends_on"]
+        if isinstance(depends, list):
+            depends = {str(d): {"condition": "service_started"} for d in depends}
+        if not isinstance(depends, dict):
+            raise _RefusalError(path, "depends_on must be a list or a mapping")
+        for dependency in depends:
+            if str(dependency) not in self.renames:
+                raise _RefusalError((*path, dependency), f"no service '{dependency}' in the file")
+        result["depends_on"] = [self.renames[str(d)] for d in depends]
+        escape["depends_on"] = {
+            self.renames[str(d)]: condition if condition is not None else {}
+            for d, condition in depends.items()
+        }
 
-
-def _ports(ports: list[Any]) -> tuple[list[Any], bool]:
-    result: list[Any] = []
-    for port in ports:
-        if isinstance(port, int):
-            result.append(port)
-            continue
-        if isinstance(port, dict):
-            if set(port) - {"target", "published", "protocol"}:
-                return [], True
-            entry = {"port": int(port["target"])}
-            if port.get("published"):
-                entry["host"] = int(port["published"])
-            result.append(entry)
-            continue
-        text, _, protocol = str(port).partition("/")
-        parts = text.split(":")
-        if len(parts) > 2 or any(not part.isdigit() for part in parts):
-            return [], True
-        container = int(parts[-1])
-        host = int(parts[0]) if len(parts) == 2 else None
-        entry2: dict[str, Any] = {"port": container}
-        if host is not None and host != container:
-            entry2["host"] = host
-        if protocol.upper() == "UDP":
-            entry2["protocol"] = "UDP"
-        result.append(container if set(entry2) == {"port"} else entry2)
-    return result, False
-
-
-def _healthcheck(check: Any) -> dict[str, Any] | None:
-    if not isinstance(check, dict) or check.get("disable") or "test" not in check:
-        return None
-    test = check["test"]
-    if isinstance(test, str):
-        command = ["sh", "-c", test]
-    elif test and test[0] == "CMD":
-        command = [str(part) for part in test[1:]]
-    elif test and test[0] == "CMD-SHELL":
-        command = ["sh", "-c", " ".join(str(part) for part in test[1:])]
-    else:
-        return None
-    result: dict[str, Any] = {"command": command}
-    for key in ("interval", "timeout", "start_period"):
-        if key in check:
-            result[key] = _seconds(str(check[key]))
-    if "retries" in check:
-        result["retries"] = int(check["retries"])
-    return result
-
-
-def _seconds(duration: str) -> int:
-    total = 0.0
-    for amount, unit in re.findall(r"([0-9.]+)(ms|s|m|h)", duration):
-        total += float(amount) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
-    return max(1, round(total)) if total else int(float(duration or 0))
-
-
-def _volumes(volumes: list[Any], named: set[str]) -> tuple[dict[str, str], bool]:
-    result: dict[str, str] = {}
-    raw = False
-    for volume in volumes:
-        source, _, target = str(volume).partition(":") if isinstance(volume, str) else ("", "", "")
-        target = target.split(":")[0]
-        if source in named and re.fullmatch(_VOLUME, source) and target.startswith("/"):
-            result[source] = target
+    def healthcheck(self, path: SpecPath, escape: dict[str, Any], result: dict[str, Any]) -> None:
+        check = escape["healthcheck"]
+        if not isinstance(check, dict) or check.get("disable") or "test" not in check:
+            return
+        test = check["test"]
+        if isinstance(test, str):
+            command = ["sh", "-c", test.replace("$$", "$")]
+        elif isinstance(test, list) and test and test[0] == "CMD" and len(test) > 1:
+            command = [str(part).replace("$$", "$") for part in test[1:]]
+        elif isinstance(test, list) and test and test[0] == "CMD-SHELL" and len(test) > 1:
+            command = ["sh", "-c", " ".join(str(part) for part in test[1:]).replace("$$", "$")]
         else:
-            raw = True
-    return result, raw
+            return
+        spec: dict[str, Any] = {"command": command}
+        exact = isinstance(test, list) and test[0] == "CMD"
+        for key, default in (("interval", 30), ("timeout", 30), ("start_period", 0)):
+            seconds = _seconds(check.get(key))
+            if key in check and seconds is None:
+                return  # not a duration envspec reads: compose keeps it as written
+            spec[key] = max(1 if key != "start_period" else 0, round(seconds or default))
+            if key in check and not _SECONDS.fullmatch(str(check[key])):
+                exact = False
+        retries = check.get("retries", 3)
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 1:
+            return
+        spec["retries"] = retries
+        exact = exact and not set(check) - {
+            "test",
+            "interval",
+            "timeout",
+            "start_period",
+            "retries",
+        }
+        result["healthcheck"] = spec
+        if exact:
+            del escape["healthcheck"]
 
+    def volumes(self, path: SpecPath, escape: dict[str, Any], result: dict[str, Any]) -> None:
+        volumes = escape["volumes"]
+        if not isinstance(volumes, list):
+            return
+        named: dict[str, str] = {}
+        exact = True
+        relocated: list[Any] = []
+        for volume in volumes:
+            if isinstance(volume, str):
+                source, _, rest = volume.partition(":")
+                if (
+                    _VOLUME.fullmatch(source)
+                    and re.fullmatch(r"/[^:]*", rest)
+                    and source not in named
+                ):
+                    named[source] = rest
+                else:
+                    exact = False
+                relocated.append(
+                    f"{self.relocated(source)}:{rest}" if source.startswith(".") else volume
+                )
+                continue
+            exact = False
+            if isinstance(volume, dict) and volume.get("type") == "bind":
+                bound = volume.get("source")
+                if isinstance(bound, str):
+                    relocated.append({**volume, "source": self.relocated(bound)})
+                    continue
+            relocated.append(volume)
+        if named:
+            result["volumes"] = named
+        if exact:
+            del escape["volumes"]
+        else:
+            escape["volumes"] = relocated
 
-def _service_variables(
-    service: Mapping[str, Any],
-    environments: dict[str, dict[str, str]],
-    variables: dict[str, _Variable],
-    folder: Path,
-) -> tuple[list[str], dict[str, str]]:
-    raw: dict[str, str | None] = {}
-    env_files = service.get("env_file") or []
-    for entry in [env_files] if isinstance(env_files, str | dict) else env_files:
-        path = entry["path"] if isinstance(entry, dict) else entry
-        for key, value in dotenv_values(folder / str(path), interpolate=False).items():
-            raw[key] = value
-    environment = service.get("environment") or {}
-    if isinstance(environment, list):
-        environment = dict(
-            item.split("=", 1) if "=" in item else (item, None) for item in environment
+    # -- variables --------------------------------------------------------------------------
+
+    def service_variables(
+        self, path: SpecPath, name: str, body: Mapping[str, Any], escape: dict[str, Any]
+    ) -> list[str]:
+        """Each variable the service receives, with its value in every environment."""
+        written: dict[str, tuple[Any, SpecPath]] = {}
+        for key, value in self.env_file_entries(path, body.get("env_file")):
+            written[key] = (value, (*path, "env_file"))
+        environment = body.get("environment") or {}
+        if isinstance(environment, list):
+            pairs = [str(item).split("=", 1) for item in environment]
+            environment = {pair[0]: pair[1] if len(pair) == 2 else None for pair in pairs}
+        for index, (key, value) in enumerate(environment.items()):
+            where: SpecPath = (
+                *path,
+                "environment",
+                key if isinstance(body.get("environment"), dict) else index,
+            )
+            written[str(key)] = (None if value is None else _scalar_text(value), where)
+        shares_env_file = self.shares_env_file(body.get("env_file"))
+        received: list[str] = []
+        odd: dict[str, Any] = {}
+        for key, (value, where) in written.items():
+            if not re.fullmatch(VARIABLE_NAME, key):
+                odd[key] = None if value is None else self.escaped(where, value)
+                if value is not None and self.secret_used(where, value):
+                    literal = self.escaped(where, value, keep_secrets=False)
+                    patch = self.service_overlay(self.development.environment, name)
+                    patch.setdefault("compose", {}).setdefault("environment", {})[key] = literal
+                continue
+            values = self.variable_values(key, value, where, shares_env_file)
+            development = self.development.environment
+            if development not in values:
+                odd[key] = None  # passed from the shell, as compose does
+                self.notes.append(
+                    f"services.{name}.environment.{key}: passed from the shell (not in "
+                    f"{display_path(self.development.path)}): kept so in services.{name}.compose"
+                )
+                continue
+            values = {e: self.renamed_hosts(name, key, v) for e, v in values.items()}
+            variable = self.variables.setdefault(key, _Variable(key))
+            if value is not None and self.secret_used(where, value):
+                variable.from_secret = True
+            if variable.services:
+                self.per_service_value(name, variable, values)
+            else:
+                variable.values = values
+            variable.services.append(name)
+            received.append(key)
+        if shares_env_file:
+            for env_file in self.env_files[1:]:
+                for key in env_file.values:
+                    if (
+                        key not in written
+                        and key not in self.interpolated
+                        and re.fullmatch(VARIABLE_NAME, key)
+                    ):
+                        variable = self.variables.setdefault(key, _Variable(key))
+                        variable.values.setdefault(env_file.environment, env_file.values[key])
+                        variable.services.append(name)
+                        env_file.used.add(key)
+                        received.append(key)
+        if odd:
+            escape["environment"] = odd
+        return received
+
+    def variable_values(
+        self, key: str, value: str | None, where: SpecPath, shares_env_file: bool
+    ) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for env_file in self.env_files:
+            own = env_file.values.get(key)
+            if env_file is not self.development and own is not None:
+                env_file.used.add(key)
+                values[env_file.environment] = own
+            elif value is None:
+                if own is not None:
+                    env_file.used.add(key)
+                    values[env_file.environment] = own
+            else:
+                values[env_file.environment] = self.substitute(where, value, env_file)
+        return values
+
+    def per_service_value(self, service: str, variable: _Variable, values: dict[str, str]) -> None:
+        for environment, value in values.items():
+            first = variable.values.get(environment)
+            if first is None:
+                variable.values[environment] = value
+                continue
+            if first == value:
+                continue
+            local = environment == self.development.environment
+            if variable.secret and not local:
+                self.notes.append(
+                    f"services.{service}.environment.{variable.name}: differs from "
+                    f"{variable.services[0]}'s in {environment}; both get one reference there"
+                )
+                continue
+            patch = self.service_overlay(environment, service).setdefault("compose", {})
+            patch.setdefault("environment", {})[variable.name] = value.replace("$", "$$")
+            self.notes.append(
+                f"services.{service}.environment.{variable.name}: differs from "
+                f"{variable.services[0]}'s in {environment}; carried for compose only "
+                f"(environments/{environment}.yaml services.{service}.compose)"
+            )
+
+    def env_file_entries(self, path: SpecPath, entries: Any) -> Iterator[tuple[str, str]]:
+        if entries is None:
+            return
+        for index, entry in enumerate([entries] if isinstance(entries, str | dict) else entries):
+            file = entry.get("path") if isinstance(entry, dict) else entry
+            required = entry.get("required", True) if isinstance(entry, dict) else True
+            target = self.folder / str(self.resolved((*path, "env_file", index), file))
+            if not target.is_file():
+                if required:
+                    raise _RefusalError(
+                        (*path, "env_file", index), f"env_file {file} does not exist"
+                    )
+                continue
+            values, _ = _dotenv(target)
+            if any("$" in value for value in values.values()):
+                raise _RefusalError(
+                    (*path, "env_file", index),
+                    f"{file} has a '$' in a value: Compose v1 and v2 read it differently",
+                )
+            yield from values.items()
+
+    def shares_env_file(self, entries: Any) -> bool:
+        paths = [] if entries is None else [entries] if isinstance(entries, str | dict) else entries
+        for entry in paths:
+            file = entry.get("path") if isinstance(entry, dict) else entry
+            if isinstance(file, str) and (self.folder / file).resolve() == self.development.path:
+                return True
+        return False
+
+    def renamed_hosts(self, service: str, key: str, value: str) -> str:
+        changed = value
+        for old, new in self.renames.items():
+            if old != new:
+                changed = re.sub(
+                    rf"(?<![A-Za-z0-9_.-]){re.escape(old)}(?![A-Za-z0-9_-])", new, changed
+                )
+        if changed != value:
+            self.notes.append(
+                f"services.{service}.environment.{key}: names a renamed service; "
+                "rewritten, check it"
+            )
+        return changed
+
+    def renamed_reference(self, reference: str) -> str:
+        """A ``links``, ``volumes_from`` or ``network_mode`` entry naming the renamed service."""
+        prefix = "service:" if reference.startswith("service:") else ""
+        target, colon, rest = reference.removeprefix(prefix).partition(":")
+        return f"{prefix}{self.renames.get(target, target)}{colon}{rest}"
+
+    # -- interpolation ----------------------------------------------------------------------
+
+    def per_environment(self, path: SpecPath, value: Any) -> dict[str, str]:
+        return {e.environment: self.substitute(path, str(value), e) for e in self.env_files}
+
+    def resolved(self, path: SpecPath, value: Any, env_file: _EnvFile | None = None) -> Any:
+        """``value`` with compose's interpolation done (``$`` literal), for development unless
+        another environment's ``env_file`` is given."""
+        source = env_file or self.development
+        return _walk(value, lambda text, where: self.substitute(where, text, source), path)
+
+    def escaped(self, path: SpecPath, value: Any, *, keep_secrets: bool = True) -> Any:
+        """``value`` resolved for development and written back for compose (``$`` as ``$$``);
+        secrets, unless ``keep_secrets`` is false, as references to the shell."""
+        return _walk(
+            value,
+            lambda text, where: self.substitute(
+                where, text, self.development, for_compose=True, keep_secrets=keep_secrets
+            ),
+            path,
         )
-    raw.update({key: None if value is None else _text(value) for key, value in environment.items()})
-    received: list[str] = []
-    odd: dict[str, str] = {}
-    for key, value in raw.items():
-        if not re.fullmatch(VARIABLE_NAME, key):
-            odd[key] = "" if value is None else value
+
+    def secret_used(self, path: SpecPath, value: Any) -> bool:
+        names: list[str] = []
+        _walk(value, lambda text, where: _names(text, names), path)
+        return any(is_secret_name(name) for name in names)
+
+    def substitute(
+        self,
+        path: SpecPath,
+        text: str,
+        env_file: _EnvFile,
+        *,
+        for_compose: bool = False,
+        keep_secrets: bool = False,
+    ) -> str:
+        def lookup(name: str, defaulted: bool) -> str | None:
+            found = env_file.values.get(name)
+            if found is not None:
+                env_file.used.add(name)
+            elif env_file is self.development and not defaulted:
+                self.unset.setdefault(name, dotted(path))
+            return found
+
+        def keep(name: str) -> str | None:
+            if keep_secrets and is_secret_name(name):
+                return "${" + name + ":?" + name + " is a secret; export it in your shell}"
+            return None
+
+        try:
+            return _interpolate(text, lookup, keep, "$$" if for_compose else "$")
+        except ValueError as error:
+            raise _RefusalError(path, str(error)) from None
+
+    # -- paths ------------------------------------------------------------------------------
+
+    def relocated(self, path: str) -> str:
+        if path.startswith("/") or "://" in path or path.startswith("~"):
+            return path
+        relative = os.path.relpath(self.folder / path, self.rendered_in)
+        return relative if relative.startswith(".") else f"./{relative}"
+
+    def relocated_build(self, build: Any) -> Any:
+        if isinstance(build, str):
+            return self.relocated(build)
+        if isinstance(build, dict):
+            return {**build, "context": self.relocated(str(build.get("context", ".")))}
+        return build
+
+    def relocated_files(self, entries: Any) -> Any:
+        if not isinstance(entries, dict):
+            return entries
+        return {
+            key: {**entry, "file": self.relocated(entry["file"])}
+            if isinstance(entry, dict) and isinstance(entry.get("file"), str)
+            else entry
+            for key, entry in entries.items()
+        }
+
+    # -- output -----------------------------------------------------------------------------
+
+    def declare(self, environment: str, path: str) -> None:
+        env_file = next(e for e in self.env_files if e.environment == environment)
+        self.overlays[environment].setdefault("differences", []).append(
+            {"path": path, "reason": f"imported: {env_file.path.name} sets it so"}
+        )
+
+    def service_overlay(self, environment: str, service: str) -> dict[str, Any]:
+        services = self.overlays[environment].setdefault("services", {})
+        patch: dict[str, Any] = services.setdefault(service, {})
+        return patch
+
+    def files(self, project: str, services: dict[str, Any], top: dict[str, Any]) -> dict[str, str]:
+        development = self.development.environment
+        spec_variables: dict[str, Any] = {}
+        for name, variable in self.variables.items():
+            entry: dict[str, Any] = {}
+            kind = _type(list(variable.values.values()))
+            if kind != "str":
+                entry["type"] = kind
+            if variable.secret:
+                entry["secret"] = True
+            if development not in variable.values:
+                entry["required"] = False
+            elif not variable.secret:
+                entry["default"] = variable.values[development]
+            spec_variables[name] = entry
+            for env_file in self.env_files:
+                environment = env_file.environment
+                value = variable.values.get(environment)
+                if value is None:
+                    continue
+                if variable.secret and environment == development:
+                    self.overlays[environment].setdefault("variables", {})[name] = value
+                elif variable.secret:
+                    reference = f"vault://{PLACEHOLDER_PATH}{project}/{environment}#{name}"
+                    self.overlays[environment].setdefault("variables", {})[name] = {
+                        "secret": reference
+                    }
+                elif environment != development and value != variable.values.get(development):
+                    self.overlays[environment].setdefault("variables", {})[name] = value
+        base: dict[str, Any] = {
+            "version": 1,
+            "project": project,
+            "environments": {
+                e.environment: {"targets": ["dotenv", "compose"], "local": e is self.development}
+                for e in self.env_files
+            },
+            "services": services,
+            "variables": spec_variables,
+        }
+        if top:
+            base["compose"] = top
+        header = (
+            SCHEMA_LINE.format(path=SCHEMA_FILE) + "# Imported by envspec init --from-compose.\n"
+        )
+        overlay_header = SCHEMA_LINE.format(path=f"../{SCHEMA_FILE}")
+        files = {"envspec.yaml": header + to_yaml(base)}
+        for name, overlay in self.overlays.items():
+            overlay.setdefault("variables", {})
+            files[f"environments/{name}.yaml"] = overlay_header + to_yaml(overlay)
+        return files
+
+    def summary(self, services: dict[str, Any]) -> list[str]:
+        secrets = sorted(name for name, variable in self.variables.items() if variable.secret)
+        lines = [
+            f"services ({len(services)}): {', '.join(services)}",
+            f"variables ({len(self.variables)})",
+            f"secrets ({len(secrets)}): {', '.join(secrets) or '-'}",
+        ]
+        if any(e is not self.development for e in self.env_files) and secrets:
+            lines.append(
+                "secrets outside development are placeholders (vault://TODO/...): "
+                "replace each with where it is kept"
+            )
+        lines += [f"renamed: {old} -> {new}" for old, new in self.renames.items() if old != new]
+        lines += [
+            f"{where}: ${{{name}}} is not set in {display_path(self.development.path)}: imported "
+            "as empty, as compose reads it"
+            for name, where in self.unset.items()
+        ]
+        lines += self.notes
+        return lines
+
+
+def _walk(value: Any, change: Callable[[str, SpecPath], Any], path: SpecPath) -> Any:
+    if isinstance(value, str):
+        return change(value, path)
+    if isinstance(value, dict):
+        return {key: _walk(item, change, (*path, key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_walk(item, change, (*path, index)) for index, item in enumerate(value)]
+    return value
+
+
+def _names(text: str, found: list[str]) -> str:
+    def lookup(name: str, defaulted: bool) -> str:
+        found.append(name)
+        return name
+
+    with contextlib.suppress(ValueError):  # reported where the text is resolved
+        _interpolate(text, lookup, lambda name: None, "$")
+    return text
+
+
+def _interpolate(
+    text: str,
+    lookup: Callable[[str, bool], str | None],
+    keep: Callable[[str], str | None],
+    dollar: str,
+) -> str:
+    """Compose's interpolation of ``text``: ``$$`` is ``dollar``, ``${NAME}``, ``$NAME``,
+    ``${NAME:-default}``, ``${NAME-default}``, ``${NAME:?error}``, ``${NAME?error}``,
+    ``${NAME:+other}`` and ``${NAME+other}`` (defaults may nest). Literal text keeps each ``$``
+    as ``dollar``. ``keep`` may give a name's replacement text as it is (a reference)."""
+    out: list[str] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char != "$":
+            out.append(char)
+            index += 1
             continue
-        variable = variables.setdefault(key, _Variable(key))
-        for name, values in environments.items():
-            resolved = values.get(key) if value is None else _interpolate(value, values)
-            if name == "development" or key in values or value is not None:
-                variable.values.setdefault(name, resolved)
-        received.append(key)
-    return received, odd
+        following = text[index + 1 : index + 2]
+        if following == "$":
+            out.append(dollar)
+            index += 2
+        elif following == "{":
+            end = _closing(text, index + 2)
+            out.append(_braced(text[index + 2 : end], lookup, keep, dollar))
+            index = end + 1
+        else:
+            match = _NAME.match(text, index + 1)
+            if match is None:
+                raise ValueError("'$' not followed by a name or '$' (write '$$' for a '$')")
+            out.append(_value_of(match.group(), lookup, keep, dollar))
+            index = match.end()
+    return "".join(out)
 
 
-def _text(value: Any) -> str:
+def _closing(text: str, start: int) -> int:
+    depth = 0
+    for index in range(start, len(text)):
+        if text.startswith("${", index):
+            depth += 1
+        elif text[index] == "}":
+            if depth == 0:
+                return index
+            depth -= 1
+    raise ValueError("an interpolation '${' has no closing '}'")
+
+
+def _value_of(
+    name: str,
+    lookup: Callable[[str, bool], str | None],
+    keep: Callable[[str], str | None],
+    dollar: str,
+) -> str:
+    kept = keep(name)
+    if kept is not None:
+        return kept
+    found = lookup(name, False)
+    return (found or "").replace("$", dollar)
+
+
+def _braced(
+    inner: str,
+    lookup: Callable[[str, bool], str | None],
+    keep: Callable[[str], str | None],
+    dollar: str,
+) -> str:
+    match = _NAME.match(inner)
+    if match is None:
+        raise ValueError(f"'${{{inner}}}' is not an interpolation compose reads")
+    name, rest = match.group(), inner[match.end() :]
+    if not rest:
+        return _value_of(name, lookup, keep, dollar)
+    operator = rest[:2] if rest[:2] in (":-", ":?", ":+") else rest[:1]
+    if operator not in (":-", ":?", ":+", "-", "?", "+"):
+        raise ValueError(f"'${{{inner}}}' is not an interpolation compose reads")
+    argument = rest[len(operator) :]
+    kept = keep(name)
+    if kept is not None:
+        return kept
+    found = lookup(name, True)
+    missing = found is None or (operator.startswith(":") and found == "")
+    if operator.endswith("+"):
+        return "" if missing else _interpolate(argument, lookup, keep, dollar)
+    if found is None or missing:
+        if operator.endswith("-"):
+            return _interpolate(argument, lookup, keep, dollar)
+        raise ValueError(f"required variable {name} is not set: {argument or 'no message'}")
+    return found.replace("$", dollar)
+
+
+def _split_image(reference: str) -> tuple[str | None, str | None, bool]:
+    """Repository, tag and whether ``repository:tag`` is the whole reference (no digest)."""
+    name, _, digest = reference.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    repository, tag = name.rsplit(":", 1) if ":" in last else (name, None)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._/:-]*", repository):
+        return None, None, False
+    if tag is not None and not re.fullmatch(IMAGE_TAG, tag):
+        return repository, None, False
+    return repository, tag, not digest
+
+
+def _seconds(duration: Any) -> float | None:
+    if duration is None:
+        return None
+    text = str(duration)
+    parts = _DURATION.findall(text)
+    if not parts or "".join(a + u for a, u in parts) != text:
+        return None
+    return sum(float(amount) * _UNITS[unit] for amount, unit in parts)
+
+
+def _scalar_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
 
 
-def _interpolate(value: str, values: Mapping[str, str]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        if match.group() == "$$":
-            return "$"
-        name = match.group(1) or match.group(4)
-        operator, default = match.group(2), match.group(3) or ""
-        found = values.get(name)
-        if operator and operator.startswith(":") and not found:
-            return default if operator == ":-" else ""
-        if operator == "-" and found is None:
-            return default
-        return found or ""
-
-    return _INTERPOLATION.sub(replace, value)
-
-
 def _type(values: list[str]) -> str:
-    present = [value for value in values if value]
-    if present and all(value.lower() in {"true", "false"} for value in present):
+    """The narrowest type whose rendering is each value byte for byte."""
+    if values and all(value in {"true", "false"} for value in values):
         return "bool"
-    if present and all(re.fullmatch(r"-?[0-9]+", value) for value in present):
+    if values and all(re.fullmatch(r"-?(0|[1-9][0-9]*)", value) for value in values):
         return "int"
-    if present and all(re.match(r"^[a-z][a-z0-9+.-]*://\S+$", value, re.I) for value in present):
+    if values and all(_URL.fullmatch(value) and is_url(value) for value in values):
         return "url"
     return "str"
-
-
-def _files(
-    project: str,
-    environments: dict[str, dict[str, str]],
-    services: dict[str, Any],
-    variables: dict[str, _Variable],
-) -> dict[str, str]:
-    spec_variables: dict[str, Any] = {}
-    overlays: dict[str, dict[str, Any]] = {name: {} for name in environments}
-    for name, variable in variables.items():
-        entry: dict[str, Any] = {}
-        kind = _type([v for v in variable.values.values() if v is not None])
-        if kind != "str":
-            entry["type"] = kind
-        development = variable.values.get("development")
-        if variable.secret:
-            entry["secret"] = True
-            for environment in environments:
-                value = variable.values.get(environment)
-                if environment == "development":
-                    overlays[environment][name] = value or ""
-                else:
-                    overlays[environment][name] = {
-                        "secret": f"vault://TODO/{project}/{environment}#{name}"
-                    }
-        else:
-            entry["default"] = development or ""
-            for environment in environments:
-                value = variable.values.get(environment)
-                if environment != "development" and value is not None and value != development:
-                    overlays[environment][name] = value
-        spec_variables[name] = entry
-    base: dict[str, Any] = {
-        "version": 1,
-        "project": project,
-        "environments": {
-            name: {"targets": ["dotenv", "compose"], "local": name == "development"}
-            for name in environments
-        },
-        "services": services,
-        "variables": spec_variables,
-    }
-    header = SCHEMA_LINE.format(path=SCHEMA_FILE) + "# Imported by envspec init --from-compose.\n"
-    overlay_header = SCHEMA_LINE.format(path=f"../{SCHEMA_FILE}")
-    files = {"envspec.yaml": header + to_yaml(base)}
-    for name, values in overlays.items():
-        files[f"environments/{name}.yaml"] = overlay_header + to_yaml({"variables": values})
-    return files

@@ -171,3 +171,29 @@ def kubelet_expand(text: str, environment: dict[str, str]) -> str:
             result.append("$" + following)
             cursor += 2
     return "".join(result)
+
+
+def compose_config_or_error(
+    binary: str, file: Path, env: dict[str, str] | None = None
+) -> tuple[dict[str, Any] | None, str]:
+    """``config`` of ``file`` under a fixed project name, parsed, or None and the error."""
+    environment = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(file.parent),
+        "COMPOSE_PROJECT_NAME": "proj",
+        **(env or {}),
+    }
+    result = subprocess.run(
+        [binary, "-f", file.name, "config"],
+        cwd=file.parent,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        return None, result.stderr
+    if binary == compose_v1():
+        return yaml.load(result.stdout, Loader=_Yaml11), ""
+    return _plain(_yaml12().load(result.stdout)), ""

@@ -8,9 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.helpers import run
-from tests.readers import compose_config, compose_environment, compose_v1, compose_v2
+from tests.readers import (
+    compose_config,
+    compose_environment,
+    compose_v1,
+    compose_v2,
+    python_dotenv,
+)
 
 CASES = Path(__file__).parent / "cases" / "compose"
 
@@ -107,7 +114,7 @@ def test_import_errors(tmp_path: Path) -> None:
     result = run(
         "init", "--spec", str(tmp_path / "spec"), "--from-compose", str(tmp_path / "bad.yml")
     )
-    assert result.exit_code == 1 and "no 'services' mapping" in result.output
+    assert result.exit_code == 1 and "bad.yml:1:1: expected a mapping" in result.output
     assert not (tmp_path / "spec" / "envspec.yaml").exists()
     assert run("init", "--env-file", ".env").exit_code == 2
 
@@ -141,5 +148,68 @@ def test_unreadable_compose_file_does_not_echo_its_lines(tmp_path: Path) -> None
         "init", "--spec", str(tmp_path / "spec"), "--from-compose", str(tmp_path / "bad.yml")
     )
     assert result.exit_code == 1
-    assert "bad.yml:3:" in result.output and "not a compose file" in result.output
+    assert "bad.yml:3:34: invalid YAML" in result.output
     assert "canary" not in result.output
+
+
+def test_import_carries_production_values(tmp_path: Path) -> None:
+    """Production's non-secret values reach production's own files, through a real reader."""
+    _, _ = _import("celery-anchors", tmp_path)
+    spec = tmp_path / "spec"
+    production = yaml.safe_load((spec / "environments" / "production.yaml").read_text())
+    assert production["variables"]["LOG_LEVEL"] == "WARNING"
+    assert production["variables"]["ALLOWED_HOSTS"] == "tracker.example.com"
+    assert production["variables"]["SENTRY_ENABLED"] == "true"
+    assert production["variables"]["EMAIL_HOST"] == "smtp.example.com"
+    assert production["variables"]["SENTRY_DSN"] == "https://public@sentry.example.com/4"
+    assert production["services"]["web"]["version"] == "2.4.2"
+    assert production["services"]["web"]["command"][-1] == "8"  # --workers ${WEB_WORKERS}
+    texts = "".join(p.read_text() for p in spec.rglob("*.yaml"))
+    assert "never-in-spec" not in texts
+    rendered = run("render", "--env", "production", "--spec", str(spec))
+    assert rendered.exit_code == 0, rendered.output
+    dotenv = python_dotenv(spec / "build" / "production" / ".env.production")
+    assert dotenv["LOG_LEVEL"] == "WARNING" and dotenv["EMAIL_HOST"] == "smtp.example.com"
+    development = python_dotenv(spec / "build" / "development" / ".env.development")
+    assert development["LOG_LEVEL"] == "DEBUG" and "SENTRY_DSN" not in development
+
+
+def test_import_summary_says_what_was_found_and_what_was_not_carried(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(CASES / "django", source)
+    with (source / ".env.production").open("a") as env_file:
+        env_file.write("CDN_HOST=cdn.example.com\n")
+    result = run(
+        "init",
+        "--spec",
+        str(tmp_path / "spec"),
+        "--from-compose",
+        str(source / "docker-compose.yml"),
+        "--env-file",
+        str(source / ".env"),
+        "--env-file",
+        str(source / ".env.production"),
+    )
+    assert result.exit_code == 0, result.output
+    summary = result.output.split("imported:\n", 1)[1]
+    assert "  services (4): web, worker, db, redis\n" in summary
+    assert "  secrets (3): DATABASE_URL, POSTGRES_PASSWORD, SECRET_KEY\n" in summary
+    assert ".env.production:4: CDN_HOST: not carried: no service receives it" in summary
+    assert "never-in-spec" not in result.output
+
+
+def test_validate_warns_about_placeholders_left(tmp_path: Path) -> None:
+    _import("django", tmp_path)
+    spec = tmp_path / "spec"
+    result = run("validate", "--spec", str(spec))
+    assert result.exit_code == 0, result.output
+    assert (
+        "production.yaml:5:5: variables.DATABASE_URL: warning: "
+        "'vault://TODO/source/production#DATABASE_URL' is a placeholder" in result.output
+    )
+    production = spec / "environments" / "production.yaml"
+    production.write_text(
+        production.read_text().replace("vault://TODO/source/production", "vault://shop/prod")
+    )
+    again = run("validate", "--spec", str(spec))
+    assert again.exit_code == 0 and "placeholder" not in again.output
