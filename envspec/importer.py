@@ -26,9 +26,9 @@ import yaml
 from dotenv import dotenv_values
 
 from envspec.errors import EnvspecError, Problem, SpecError
-from envspec.loader import check_yaml, load_yaml_text
-from envspec.location import SourceMap, SpecPath, display_path, dotted
-from envspec.models import DNS_LABEL, IMAGE_TAG, VARIABLE_NAME, dns_label
+from envspec.loader import display_path, load_yaml_text
+from envspec.location import SourceMap, SpecPath, dotted
+from envspec.models import DNS_LABEL, ENVIRONMENT_VARIABLE, IMAGE_TAG, VARIABLE_NAME, dns_label
 from envspec.render.filters import to_yaml
 from envspec.resolve import is_url
 from envspec.secrets import PLACEHOLDER_PATH
@@ -169,13 +169,10 @@ def from_compose(
 def _read(compose: Path) -> tuple[dict[str, Any], SourceMap]:
     try:
         text = compose.read_text(encoding="utf-8")
-    except OSError as error:
-        raise EnvspecError(f"{compose}: cannot read it ({error.strerror})") from None
-    except UnicodeDecodeError as error:
-        raise EnvspecError(f"{compose}: not UTF-8 (byte {error.start})") from None
-    file = display_path(compose)
-    check_yaml(text, file)  # within the loader's bounds: size, aliases, depth
-    document = load_yaml_text(text, file)  # positions
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise EnvspecError(f"{compose}: cannot read it ({reason})") from None
+    document = load_yaml_text(text, display_path(compose))  # positions, bounded aliases
     data = yaml.safe_load(text)  # typed scalars, as Compose reads them
     if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
         raise EnvspecError(f"{compose}: no 'services' mapping")
@@ -308,6 +305,11 @@ class _Importer:
                 escape[key] = [self.renamed_reference(str(item)) for item in escape[key]]
         if isinstance(escape.get("network_mode"), str):
             escape["network_mode"] = self.renamed_reference(escape["network_mode"])
+        if body.get("entrypoint"):
+            entrypoint = self.resolved((*path, "entrypoint"), body["entrypoint"])
+            words = shlex.split(entrypoint) if isinstance(entrypoint, str) else entrypoint
+            command = [_scalar_text(word).replace("$(", "$$(") for word in words]
+            result["kubernetes"] = {"container": {"command": command}}
         result["variables"] = self.service_variables(path, name, body, escape)
         for key, value in body.items():
             if key in escape and key != "environment" and self.secret_used((*path, key), value):
@@ -556,6 +558,8 @@ class _Importer:
         received: list[str] = []
         odd: dict[str, Any] = {}
         for key, (value, where) in written.items():
+            if key == ENVIRONMENT_VARIABLE:
+                continue  # envspec's own, in a file that envspec rendered
             if not re.fullmatch(VARIABLE_NAME, key):
                 odd[key] = None if value is None else self.escaped(where, value)
                 if value is not None and self.secret_used(where, value):
