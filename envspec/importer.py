@@ -131,10 +131,12 @@ class _Variable:
 
 
 class _RefusalError(Exception):
-    def __init__(self, path: SpecPath, message: str) -> None:
+    def __init__(self, path: SpecPath, message: str, *, at_key: bool = False) -> None:
         super().__init__(message)
         self.path = path
         self.message = message
+        self.at_key = at_key
+        """Whether the key at ``path`` is at fault (its name), not its value."""
 
 
 def from_compose(
@@ -152,7 +154,7 @@ def from_compose(
     try:
         return importer.run(data, project)
     except _RefusalError as refusal:
-        position = source.value(refusal.path)
+        position = (source.key if refusal.at_key else source.value)(refusal.path)
         raise SpecError(
             [
                 Problem(
@@ -225,16 +227,22 @@ class _Importer:
         name = dns_label(project or str(data.get("name") or self.folder.name)) or "app"
         for key in data:
             if key not in ("services", "name", "version", *_TOP_LEVEL) and not key.startswith("x-"):
-                raise _RefusalError((key,), f"top-level '{key}' has no counterpart in the spec")
+                raise _RefusalError(
+                    (key,), f"top-level '{key}' has no counterpart in the spec", at_key=True
+                )
         services_data = data["services"]
         _walk(data, lambda text, where: _names(text, self.interpolated), ())
         for service in services_data:
             label = dns_label(str(service))
             if not re.fullmatch(DNS_LABEL, label):
-                raise _RefusalError(("services", service), "the service name has no DNS-label form")
+                raise _RefusalError(
+                    ("services", service), "the service name has no DNS-label form", at_key=True
+                )
             if label in self.renames.values():
                 raise _RefusalError(
-                    ("services", service), f"two services would both be named '{label}'"
+                    ("services", service),
+                    f"two services would both be named '{label}'",
+                    at_key=True,
                 )
             self.renames[str(service)] = label
         services: dict[str, Any] = {}

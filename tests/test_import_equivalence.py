@@ -148,3 +148,28 @@ def _seconds(duration: Any) -> float:
     units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "ns": 1e-9}
     parts = re.findall(r"([0-9.]+)(h|ms|m|s|us|ns)", str(duration))
     return round(sum(float(amount) * units[unit] for amount, unit in parts), 6)
+
+
+@pytest.mark.parametrize("case", CORPUS)
+def test_import_of_a_rendered_file_gives_an_equivalent_spec(tmp_path: Path, case: str) -> None:
+    """Round trip: importing the compose file envspec rendered renders the same file again."""
+    _, rendered, _ = _import(case, tmp_path / "first")
+    again = tmp_path / "again"
+    result = run("init", "--spec", str(again), "--from-compose", str(rendered))
+    assert result.exit_code == 0, result.output
+    assert run("render", "--env", "development", "--spec", str(again)).exit_code == 0
+    second = again / "build" / "development" / "docker-compose.yaml"
+    first_config, error = compose_config_or_error(compose_v2(), rendered)
+    second_config, second_error = compose_config_or_error(compose_v2(), second)
+    assert first_config is not None and second_config is not None, error + second_error
+    assert _normal(second_config, {}) == _normal(first_config, {}), _difference(
+        _normal(first_config, {}), _normal(second_config, {})
+    )
+    spec = yaml.safe_load((tmp_path / "first" / "spec" / "envspec.yaml").read_text())
+    round_trip = yaml.safe_load((again / "envspec.yaml").read_text())
+    for name, service in spec["services"].items():
+        kept = round_trip["services"][name]
+        assert (kept["image"], kept.get("version")) == (service["image"], service.get("version"))
+        assert kept.get("depends_on") == service.get("depends_on")
+        in_development = {v for v in service["variables"] if "required" not in spec["variables"][v]}
+        assert set(kept["variables"]) == in_development

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from envspec.importer import is_secret_name
 from tests.helpers import run
 from tests.readers import (
     compose_config,
@@ -213,3 +214,75 @@ def test_validate_warns_about_placeholders_left(tmp_path: Path) -> None:
     )
     again = run("validate", "--spec", str(spec))
     assert again.exit_code == 0 and "placeholder" not in again.output
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "PGPASSWORD",
+        "DB_PASSWD",
+        "API_TOKEN",
+        "STRIPE_SECRET",
+        "AWS_SECRET_ACCESS_KEY",
+        "PRIVATE_KEY",
+        "GOOGLE_CREDENTIALS",
+        "SECRET_KEY",
+        "API_KEY",
+        "SMTP_PASS",
+        "REDIS_AUTH",
+    ],
+)
+def test_secret_names(name: str) -> None:
+    assert is_secret_name(name)
+
+
+@pytest.mark.parametrize(
+    "name", ["POSTGRES_PASSWORD_FILE", "KEYCLOAK_URL", "MONKEY", "TOKEN_TTL", "PASSWORD_MIN_LENGTH"]
+)
+def test_not_secret_names(name: str) -> None:
+    assert not is_secret_name(name)
+
+
+def test_import_refuses_what_it_cannot_carry_with_its_position(tmp_path: Path) -> None:
+    compose = tmp_path / "docker-compose.yml"
+    for text, expected in [
+        (
+            "services:\n  web:\n    image: app:1\n    environment:\n      K: ${K:?set K}\n",
+            "docker-compose.yml:5:10: services.web.environment.K: cannot import: "
+            "required variable K is not set: set K",
+        ),
+        (
+            "services:\n  web:\n    image: app:1\ninclude:\n  - other.yml\n",
+            "docker-compose.yml:4:1: include: cannot import: top-level 'include' has no "
+            "counterpart in the spec",
+        ),
+        (
+            "services:\n  my_db:\n    image: db:1\n  my-db:\n    image: db:1\n",
+            "docker-compose.yml:4:3: services.my-db: cannot import: two services would both be "
+            "named 'my-db'",
+        ),
+    ]:
+        compose.write_text(text)
+        spec = tmp_path / "spec"
+        result = run("init", "--spec", str(spec), "--from-compose", str(compose))
+        assert result.exit_code == 1
+        assert expected in result.output, result.output
+        assert not spec.exists() or not any(spec.iterdir())
+
+
+def test_import_summary_lists_renames_and_rewritten_hosts(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(CASES / "renames", source)
+    result = run(
+        "init",
+        "--spec",
+        str(tmp_path / "spec"),
+        "--from-compose",
+        str(source / "docker-compose.yml"),
+    )
+    assert result.exit_code == 0, result.output
+    assert "  renamed: MyApp -> myapp\n  renamed: my_db -> my-db\n" in result.output
+    assert "services.myapp.environment.DB_HOST: names a renamed service" in result.output
+    base = yaml.safe_load((tmp_path / "spec" / "envspec.yaml").read_text())
+    assert base["variables"]["DB_HOST"]["default"] == "my-db"
+    assert base["variables"]["UNRELATED"]["default"] == "my_dbx"
