@@ -28,7 +28,15 @@ from dotenv import dotenv_values
 from envspec.errors import EnvspecError, Problem, SpecError
 from envspec.loader import display_path, load_yaml_text
 from envspec.location import SourceMap, SpecPath, dotted
-from envspec.models import DNS_LABEL, ENVIRONMENT_VARIABLE, IMAGE_TAG, VARIABLE_NAME, dns_label
+from envspec.models import (
+    DIGEST,
+    DNS_LABEL,
+    ENVIRONMENT_VARIABLE,
+    IMAGE_TAG,
+    SIGNAL,
+    VARIABLE_NAME,
+    dns_label,
+)
 from envspec.render.filters import to_yaml
 from envspec.resolve import is_url
 from envspec.secrets import PLACEHOLDER_PATH
@@ -262,6 +270,7 @@ class _Importer:
                 f"top-level {', '.join(top)}: carried for compose (spec 'compose:'); Kubernetes "
                 "has no counterpart for them, give its manifests their own"
             )
+        self.reachability(services_data, services)
         self.unused()
         return Imported(self.files(name, services, top), self.summary(services))
 
@@ -286,6 +295,7 @@ class _Importer:
                 continue
             escape[key] = self.escaped((*path, key), value)
         self.image(path, name, body, result, escape)
+        self.shutdown(name, escape, result)
         if "command" in body and body["command"] is not None:
             self.command(path, name, body["command"], result, escape)
         self.other_environments(path, name, body)
@@ -351,28 +361,48 @@ class _Importer:
             return
         values = self.per_environment((*path, "image"), body["image"])
         development = values[self.development.environment]
-        repository, version, exact = _split_image(development)
+        repository, version, digest, exact = _split_image(development)
         if repository is None:
             raise _RefusalError((*path, "image"), "not an image reference envspec can name")
         result["image"] = repository
         if version is not None:
             result["version"] = version
+        if digest is not None:
+            result["digest"] = digest
         if not exact:
             escape["image"] = development.replace("$", "$$")
         for environment, value in values.items():
             if value != development:
-                other, other_version, other_exact = _split_image(value)
+                other, other_version, other_digest, other_exact = _split_image(value)
                 patch: dict[str, Any] = {}
-                if other != repository:
-                    patch["image"] = other
-                if other_version != version:
-                    patch["version"] = other_version
+                for key, mine, theirs in (
+                    ("image", repository, other),
+                    ("version", version, other_version),
+                    ("digest", digest, other_digest),
+                ):
+                    if mine != theirs:
+                        patch[key] = theirs
+                        self.declare(environment, f"services.{name}.{key}")
                 if not other_exact or not exact:
                     patch["compose"] = {"image": value.replace("$", "$$")}
                 self.service_overlay(environment, name).update(patch)
-                for key in ("image", "version"):
-                    if key in patch:
-                        self.declare(environment, f"services.{name}.{key}")
+
+    def shutdown(self, name: str, escape: dict[str, Any], result: dict[str, Any]) -> None:
+        """compose's stop_grace_period (10s when not given) and stop_signal as the spec's
+        ``shutdown``, which both targets render."""
+        grace = escape.pop("stop_grace_period", "10s")
+        seconds = _seconds(grace)
+        shutdown: dict[str, Any] = {"grace": max(1, round(seconds if seconds is not None else 10))}
+        if seconds is None or not _SECONDS.fullmatch(str(grace)) or seconds < 1:
+            escape["stop_grace_period"] = grace
+            self.notes.append(
+                f"services.{name}.stop_grace_period: {grace} kept for compose; "
+                f"Kubernetes gets {shutdown['grace']}s"
+            )
+        signal = escape.get("stop_signal")
+        if isinstance(signal, str) and re.fullmatch(SIGNAL, signal):
+            shutdown["signal"] = escape.pop("stop_signal")
+        result["shutdown"] = shutdown
 
     def command(
         self,
@@ -434,25 +464,68 @@ class _Importer:
         ports = escape["ports"]
         if not isinstance(ports, list):
             return
-        spec: list[Any] = []
+        exact: list[Any] = []
         for port in ports:
-            text = port if isinstance(port, str) else None
-            match = re.fullmatch(r"([0-9]+):([0-9]+)(/udp|/tcp)?", text or "")
+            match = re.fullmatch(r"([0-9]+):([0-9]+)(/udp)?", port if isinstance(port, str) else "")
             if match is None:
-                return
+                break
             host, container = int(match.group(1)), int(match.group(2))
-            if not (1 <= host <= 65535 and 1 <= container <= 65535) or text != match.group():
-                return
             entry: dict[str, Any] = {"port": container}
             if host != container:
                 entry["host"] = host
-            if match.group(3) == "/udp":
+            if match.group(3):
                 entry["protocol"] = "UDP"
-            spec.append(container if set(entry) == {"port"} else entry)
-        result["ports"] = spec
-        if any(str(port).endswith("/tcp") for port in ports):
-            return  # written as compose wrote it
-        del escape["ports"]
+            exact.append(container if set(entry) == {"port"} else entry)
+        else:
+            if all(1 <= (p if isinstance(p, int) else p["port"]) <= 65535 for p in exact):
+                result["ports"] = exact
+                del escape["ports"]
+                return
+        targets = [_container_port(port) for port in ports]
+        if all(target is not None for target in targets):
+            result["ports"] = _spec_ports([t for t in targets if t is not None])
+        # compose keeps the ports as written; the spec has the container's, for Kubernetes
+
+    def reachability(self, original: Mapping[str, Any], services: dict[str, Any]) -> None:
+        """Give a port to each service that others reach by name, so that Kubernetes gets a
+        Service of that name: from ``expose``, else from ``host:port`` in the values that
+        name it. compose keeps publishing nothing (``ports: []``)."""
+        values = [
+            value for variable in self.variables.values() for value in variable.values.values()
+        ]
+        for source_name, body in original.items():
+            name = self.renames[str(source_name)]
+            service = services[name]
+            if service.get("ports"):
+                continue
+            users = [
+                other for other, spec in services.items() if name in (spec.get("depends_on") or [])
+            ]
+            host = re.compile(
+                rf"(?<![A-Za-z0-9_.-]){re.escape(name)}(?::([0-9]{{1,5}}))?(?![A-Za-z0-9_-])"
+            )
+            named = [match for value in values for match in host.finditer(value)]
+            if not users and not named:
+                continue
+            exposed = [_container_port(port) for port in (body or {}).get("expose") or []]
+            found = [port for port in exposed if port is not None] or [
+                (int(match.group(1)), "tcp") for match in named if match.group(1)
+            ]
+            found = [port for port in found if 1 <= port[0] <= 65535]
+            if not found:
+                self.notes.append(
+                    f"services.{name}: reached by name, but no port is known: Kubernetes gets "
+                    f"no Service for it; give services.{name} its ports (and compose: "
+                    "{ports: []} to publish none)"
+                )
+                continue
+            service["ports"] = _spec_ports(found)
+            service.setdefault("compose", {}).setdefault("ports", [])
+            if "ports" not in (body or {}):
+                self.notes.append(
+                    f"services.{name}: reached by name: ports {', '.join(str(p) for p, _ in found)}"
+                    " for its Kubernetes Service (compose publishes none, as before)"
+                )
 
     def depends_on(self, path: SpecPath, escape: dict[str, Any], result: dict[str, Any]) -> None:
         depends = escape["depends_on"]
@@ -975,16 +1048,38 @@ def _braced(
     return found.replace("$", dollar)
 
 
-def _split_image(reference: str) -> tuple[str | None, str | None, bool]:
-    """Repository, tag and whether ``repository:tag`` is the whole reference (no digest)."""
-    name, _, digest = reference.partition("@")
+def _split_image(reference: str) -> tuple[str | None, str | None, str | None, bool]:
+    """Repository, tag, digest, and whether the spec renders them back as ``reference``."""
+    name, at, digest = reference.partition("@")
     last = name.rsplit("/", 1)[-1]
     repository, tag = name.rsplit(":", 1) if ":" in last else (name, None)
     if not re.fullmatch(r"[a-z0-9][a-z0-9._/:-]*", repository):
-        return None, None, False
+        return None, None, None, False
     if tag is not None and not re.fullmatch(IMAGE_TAG, tag):
-        return repository, None, False
-    return repository, tag, not digest
+        return repository, None, None, False
+    if at and not re.fullmatch(DIGEST, digest):
+        return repository, tag, None, False
+    return repository, tag, digest or None, True
+
+
+def _container_port(port: Any) -> tuple[int, str] | None:
+    """The container's port and protocol of a ``ports`` or ``expose`` entry (None: a range)."""
+    if isinstance(port, dict):
+        target, protocol = str(port.get("target", "")), str(port.get("protocol", "tcp"))
+    else:
+        text, _, protocol = str(port).partition("/")
+        target = text.rsplit(":", 1)[-1]
+    if not target.isdigit() or not 1 <= int(target) <= 65535:
+        return None
+    return int(target), (protocol or "tcp").lower()
+
+
+def _spec_ports(ports: list[tuple[int, str]]) -> list[Any]:
+    unique = list(dict.fromkeys(ports))
+    return [
+        port if protocol != "udp" else {"port": port, "protocol": "UDP"}
+        for port, protocol in unique
+    ]
 
 
 def _seconds(duration: Any) -> float | None:

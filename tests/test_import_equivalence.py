@@ -3,9 +3,10 @@
 
 Only what is legitimately different is normalised: the project name, top-level ``x-`` templates
 (already expanded into the services), the ``ENVSPEC_ENVIRONMENT`` variable envspec adds, service
-names made DNS labels (and the host names in values that name them), a healthcheck's omitted
-fields, which read as compose's defaults, and the image name the spec gives a service that is
-only built. Everything else must be equal.
+names made DNS labels (and the host names in values that name them), what reads as compose's
+defaults when omitted (a healthcheck's fields, ``stop_grace_period``), the image name the spec
+gives a service that is only built, and an empty ``ports`` list (Compose v1 prints it, v2 does
+not). Everything else must be equal.
 """
 
 from __future__ import annotations
@@ -125,6 +126,9 @@ def _normal(data: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:
             ]
         if isinstance(service.get("depends_on"), dict):
             service["depends_on"] = {renames.get(k, k): v for k, v in service["depends_on"].items()}
+        service["stop_grace_period"] = _seconds(service.get("stop_grace_period", "10s"))
+        if service.get("ports") == []:
+            del service["ports"]  # Compose v1 prints the empty list the spec renders
         if "healthcheck" in service:
             service["healthcheck"] = _healthcheck(service["healthcheck"])
         services[renames.get(name, name)] = service

@@ -17,7 +17,9 @@ from tests.readers import (
     compose_environment,
     compose_v1,
     compose_v2,
+    kustomize,
     python_dotenv,
+    validate_kubernetes,
 )
 
 CASES = Path(__file__).parent / "cases" / "compose"
@@ -286,3 +288,33 @@ def test_import_summary_lists_renames_and_rewritten_hosts(tmp_path: Path) -> Non
     base = yaml.safe_load((tmp_path / "spec" / "envspec.yaml").read_text())
     assert base["variables"]["DB_HOST"]["default"] == "my-db"
     assert base["variables"]["UNRELATED"]["default"] == "my_dbx"
+
+
+def test_import_reaches_each_service_by_its_name_in_kubernetes(tmp_path: Path) -> None:
+    """A service reached by name in compose gets a Service of that name in Kubernetes, and an
+    entrypoint is the container's command there."""
+    source = tmp_path / "source"
+    shutil.copytree(CASES / "selfhosted", source)
+    spec = tmp_path / "spec"
+    result = run("init", "--spec", str(spec), "--from-compose", str(source / "docker-compose.yml"))
+    assert result.exit_code == 0, result.output
+    assert "services.db: reached by name: ports 5432" not in result.output  # no port is known
+    assert "services.search: reached by name: ports 7700" in result.output
+    assert "services.app: reached by name: ports 3000" in result.output
+    base = spec / "envspec.yaml"
+    base.write_text(
+        base.read_text().replace("      - compose\n", "      - compose\n      - kubernetes\n", 1)
+    )
+    rendered = run("render", "--env", "development", "--spec", str(spec))
+    assert rendered.exit_code == 0, rendered.output
+    documents = kustomize(spec / "build" / "development" / "kubernetes")
+    for document in documents:
+        validate_kubernetes(document)
+    services = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Service"}
+    assert services["search"]["spec"]["ports"][0]["port"] == 7700
+    assert services["storage"]["spec"]["ports"][0]["port"] == 9001
+    assert services["app"]["spec"]["ports"][0]["port"] == 3000
+    deployments = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Deployment"}
+    container = deployments["app"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["/usr/local/bin/docker-entrypoint"]
+    assert container["args"] == ["serve", "--port", "3000"]
