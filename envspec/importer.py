@@ -26,8 +26,8 @@ import yaml
 from dotenv import dotenv_values
 
 from envspec.errors import EnvspecError, Problem, SpecError
-from envspec.loader import display_path, load_yaml_text
-from envspec.location import SourceMap, SpecPath, dotted
+from envspec.loader import load_yaml_text
+from envspec.location import SourceMap, SpecPath, display_path, dotted
 from envspec.models import (
     DIGEST,
     DNS_LABEL,
