@@ -26,13 +26,13 @@ import yaml
 from dotenv import dotenv_values
 
 from envspec.errors import EnvspecError, Problem, SpecError
-from envspec.loader import load_yaml_text
+from envspec.loader import check_yaml, load_yaml_text
 from envspec.location import SourceMap, SpecPath, display_path, dotted
 from envspec.models import (
     DIGEST,
-    DNS_LABEL,
     ENVIRONMENT_VARIABLE,
     IMAGE_TAG,
+    SERVICE_NAME,
     SIGNAL,
     VARIABLE_NAME,
     dns_label,
@@ -179,10 +179,12 @@ def from_compose(
 def _read(compose: Path) -> tuple[dict[str, Any], SourceMap]:
     try:
         text = compose.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or "not UTF-8 text"
-        raise EnvspecError(f"{compose}: cannot read it ({reason})") from None
-    document = load_yaml_text(text, display_path(compose))  # positions, bounded aliases
+    except OSError as error:
+        raise EnvspecError(f"{compose}: cannot read it ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise EnvspecError(f"{compose}: not UTF-8 (byte {error.start})") from None
+    check_yaml(text, display_path(compose))  # the loader's bounds: size, aliases, depth
+    document = load_yaml_text(text, display_path(compose))  # positions
     data = yaml.safe_load(text)  # typed scalars, as Compose reads them
     if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
         raise EnvspecError(f"{compose}: no 'services' mapping")
@@ -242,9 +244,11 @@ class _Importer:
         _walk(data, lambda text, where: _names(text, self.interpolated), ())
         for service in services_data:
             label = dns_label(str(service))
-            if not re.fullmatch(DNS_LABEL, label):
+            if not re.fullmatch(SERVICE_NAME, label):
                 raise _RefusalError(
-                    ("services", service), "the service name has no DNS-label form", at_key=True
+                    ("services", service),
+                    "the service name has no DNS-label form that starts with a letter",
+                    at_key=True,
                 )
             if label in self.renames.values():
                 raise _RefusalError(
@@ -326,7 +330,7 @@ class _Importer:
         if body.get("entrypoint"):
             entrypoint = self.resolved((*path, "entrypoint"), body["entrypoint"])
             words = shlex.split(entrypoint) if isinstance(entrypoint, str) else entrypoint
-            command = [_scalar_text(word).replace("$(", "$$(") for word in words]
+            command = [_scalar_text(word) for word in words]
             result["kubernetes"] = {"container": {"command": command}}
         result["variables"] = self.service_variables(path, name, body, escape)
         for key, value in body.items():
@@ -370,7 +374,7 @@ class _Importer:
         if digest is not None:
             result["digest"] = digest
         if not exact:
-            escape["image"] = development.replace("$", "$$")
+            escape["image"] = development
         for environment, value in values.items():
             if value != development:
                 other, other_version, other_digest, other_exact = _split_image(value)
@@ -384,7 +388,7 @@ class _Importer:
                         patch[key] = theirs
                         self.declare(environment, f"services.{name}.{key}")
                 if not other_exact or not exact:
-                    patch["compose"] = {"image": value.replace("$", "$$")}
+                    patch["compose"] = {"image": value}
                 self.service_overlay(environment, name).update(patch)
 
     def shutdown(self, name: str, escape: dict[str, Any], result: dict[str, Any]) -> None:
@@ -439,11 +443,11 @@ class _Importer:
                 words = shlex.split(resolved)
             except ValueError:
                 raise _RefusalError(where, "the command's quotes do not close") from None
-            return words, resolved.replace("$", "$$")  # compose splits it its own way
+            return words, resolved  # compose splits it its own way
         if isinstance(resolved, list):
             words = [_scalar_text(part) for part in resolved]
             exact = all(isinstance(part, str) for part in resolved)
-            return words, None if exact else [w.replace("$", "$$") for w in words]
+            return words, None if exact else words
         raise _RefusalError(where, "a command is a string or a list")
 
     def other_environments(self, path: SpecPath, name: str, body: Mapping[str, Any]) -> None:
@@ -548,11 +552,11 @@ class _Importer:
             return
         test = check["test"]
         if isinstance(test, str):
-            command = ["sh", "-c", test.replace("$$", "$")]
+            command = ["sh", "-c", test]
         elif isinstance(test, list) and test and test[0] == "CMD" and len(test) > 1:
-            command = [str(part).replace("$$", "$") for part in test[1:]]
+            command = [str(part) for part in test[1:]]
         elif isinstance(test, list) and test and test[0] == "CMD-SHELL" and len(test) > 1:
-            command = ["sh", "-c", " ".join(str(part) for part in test[1:]).replace("$$", "$")]
+            command = ["sh", "-c", " ".join(str(part) for part in test[1:])]
         else:
             return
         spec: dict[str, Any] = {"command": command}
@@ -662,7 +666,7 @@ class _Importer:
             if value is not None and self.secret_used(where, value):
                 variable.from_secret = True
             if variable.services:
-                self.per_service_value(name, variable, values)
+                self.per_service_value(name, where, variable, values)
             else:
                 variable.values = values
             variable.services.append(name)
@@ -701,28 +705,25 @@ class _Importer:
                 values[env_file.environment] = self.substitute(where, value, env_file)
         return values
 
-    def per_service_value(self, service: str, variable: _Variable, values: dict[str, str]) -> None:
+    def per_service_value(
+        self, service: str, where: SpecPath, variable: _Variable, values: dict[str, str]
+    ) -> None:
         for environment, value in values.items():
             first = variable.values.get(environment)
             if first is None:
                 variable.values[environment] = value
-                continue
-            if first == value:
-                continue
-            local = environment == self.development.environment
-            if variable.secret and not local:
+            elif first != value and environment == self.development.environment:
+                raise _RefusalError(
+                    where,
+                    f"{variable.services[0]} gives {variable.name} another value; the spec has "
+                    "one value per variable in an environment (give the services their own names)",
+                )
+            elif first != value:
                 self.notes.append(
                     f"services.{service}.environment.{variable.name}: differs from "
-                    f"{variable.services[0]}'s in {environment}; both get one reference there"
+                    f"{variable.services[0]}'s in {environment}; not carried (the spec has one "
+                    "value per variable there)"
                 )
-                continue
-            patch = self.service_overlay(environment, service).setdefault("compose", {})
-            patch.setdefault("environment", {})[variable.name] = value.replace("$", "$$")
-            self.notes.append(
-                f"services.{service}.environment.{variable.name}: differs from "
-                f"{variable.services[0]}'s in {environment}; carried for compose only "
-                f"(environments/{environment}.yaml services.{service}.compose)"
-            )
 
     def env_file_entries(self, path: SpecPath, entries: Any) -> Iterator[tuple[str, str]]:
         if entries is None:
@@ -790,7 +791,7 @@ class _Importer:
         return _walk(
             value,
             lambda text, where: self.substitute(
-                where, text, self.development, for_compose=True, keep_secrets=keep_secrets
+                where, text, self.development, keep_secrets=keep_secrets
             ),
             path,
         )
@@ -806,7 +807,6 @@ class _Importer:
         text: str,
         env_file: _EnvFile,
         *,
-        for_compose: bool = False,
         keep_secrets: bool = False,
     ) -> str:
         def lookup(name: str, defaulted: bool) -> str | None:
@@ -819,11 +819,11 @@ class _Importer:
 
         def keep(name: str) -> str | None:
             if keep_secrets and is_secret_name(name):
-                return "${" + name + ":?" + name + " is a secret; export it in your shell}"
+                return ""  # development's literal is in its own overlay
             return None
 
         try:
-            return _interpolate(text, lookup, keep, "$$" if for_compose else "$")
+            return _interpolate(text, lookup, keep, "$")
         except ValueError as error:
             raise _RefusalError(path, str(error)) from None
 

@@ -318,3 +318,19 @@ def test_import_reaches_each_service_by_its_name_in_kubernetes(tmp_path: Path) -
     container = deployments["app"]["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["/usr/local/bin/docker-entrypoint"]
     assert container["args"] == ["serve", "--port", "3000"]
+
+
+def test_import_refuses_two_services_giving_one_variable_two_values(tmp_path: Path) -> None:
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text(
+        "services:\n  billing:\n    image: b:1\n    environment:\n      PORT: '8001'\n"
+        "  accounts:\n    image: a:1\n    environment:\n      PORT: '8002'\n"
+    )
+    spec = tmp_path / "spec"
+    result = run("init", "--spec", str(spec), "--from-compose", str(compose))
+    assert result.exit_code == 1
+    assert (
+        "docker-compose.yml:9:13: services.accounts.environment.PORT: cannot import: billing "
+        "gives PORT another value" in result.output
+    ), result.output
+    assert not (spec / "envspec.yaml").exists()
