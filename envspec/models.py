@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from envspec import targets
+from envspec import derive, targets
 from envspec.secrets import SecretRef
 
 VARIABLE_NAME = r"^[A-Z][A-Z0-9_]*$"
@@ -45,6 +45,7 @@ SIGNAL = r"^SIG[A-Z0-9+-]+$"
 TASK_NAME = r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$"
 MAX_ID = 2**31 - 1
 SecurityLevel = Literal["restricted", "baseline"]
+HOST = r"^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])$"
 
 DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
 ServiceName = Annotated[str, StringConstraints(pattern=SERVICE_NAME)]
@@ -115,14 +116,33 @@ class SecretSource(Model):
     secret: SecretRefField
 
 
+class DerivedSource(Model):
+    """``{from: "postgres://${USER}@${services.postgres.host}/db"}``: a value composed, in each
+    environment, from other variables' values and from service facts (see :mod:`envspec.derive`)."""
+
+    formula: Annotated[str, Field(alias="from")]
+
+    @field_validator("formula")
+    @classmethod
+    def _parses(cls, formula: str) -> str:
+        derive.parse(formula)
+        return formula
+
+    @property
+    def tokens(self) -> tuple[derive.Token, ...]:
+        return derive.parse(self.formula)
+
+
 LiteralValue = str | list[str]
-VariableValue = SecretSource | str | list[str]
+VariableValue = SecretSource | DerivedSource | str | list[str]
 
 
 def _value(value: Any) -> Any:
     if type(value) is str:
         return value
     if isinstance(value, dict):
+        if "from" in value:
+            return DerivedSource.model_validate(value)
         return SecretSource.model_validate(value)
     if value is None:
         raise ValueError("a value is required here (write '' for an empty string)")
@@ -143,6 +163,12 @@ VariableValueField = Annotated[
                     "type": "object",
                     "properties": {"secret": {"type": "string"}},
                     "required": ["secret"],
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "properties": {"from": {"type": "string"}},
+                    "required": ["from"],
                     "additionalProperties": False,
                 },
             ]
@@ -356,6 +382,8 @@ class ServiceFields(Model):
     volumes: dict[VolumeName, VolumeField] | None = None
     resources: Resources | None = None
     external: bool | None = None
+    host: Annotated[str, StringConstraints(pattern=HOST)] | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
     compose: dict[str, Any] | None = None
     kubernetes: KubernetesPatch | None = None
     digest: Digest | None = None

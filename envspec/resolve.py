@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from envspec.derive import Composition, FactPart, Piece, SecretPart, Text, VariablePart, joined
 from envspec.errors import Problem, SpecError
 from envspec.location import Origin, SourceMap, SpecPath, dotted
 from envspec.models import (
@@ -22,6 +23,7 @@ from envspec.models import (
     RESTRICTED_ROOT,
     ComposeDefinitions,
     DeclaredDifference,
+    DerivedSource,
     Environment,
     KubernetesPatch,
     LiteralValue,
@@ -69,6 +71,24 @@ class ResolvedVariable(NamedTuple):
     sensitive: bool
     """A secret (declared so, or read from a reference): its literal (local environments only)
     is never shown outside their files."""
+    formula: str | None = None
+    """A derived value's ``from:`` text (its ``value`` is the composed text when every part is
+    a literal)."""
+    composition: Composition | None = None
+    """A derived value with a secret part, which each target composes at run time (``value``
+    and ``reference`` are None)."""
+    parts: tuple[Part, ...] = ()
+    """What each reference of a derived value's formula stood for here."""
+
+
+class Part(NamedTuple):
+    """One reference of a formula in one environment: a variable, or a service fact and where
+    it was written (None when it is the service's own name or port)."""
+
+    label: str
+    variable: ResolvedVariable | None
+    fact: str | None
+    origin: Origin | None
 
 
 @dataclass(frozen=True)
@@ -180,7 +200,11 @@ class Resolver:
         overlay = self.bundle.overlays.get(name, Overlay())
         here = _EnvironmentResolution(spec, name, self.sources, self.problems, config)
         variables = dict(here.variables(overlay, self.defaults))
-        services = tuple(here.services(overlay, variables))
+        merged = here.merged_services(overlay)
+        if here.pending:
+            variables.update(here.derived(overlay, variables, merged))
+            variables = {name: variables[name] for name in spec.variables if name in variables}
+        services = tuple(here.services(overlay, merged, variables))
         if self.problems:
             return None
         deployed = {service.name: service for service in services if not service.external}
@@ -230,10 +254,13 @@ class _Checks:
         self.sources = sources
         self.problems = problems
 
-    def _problem(self, in_overlay: bool, path: SpecPath, message: str) -> None:
+    def _source(self, in_overlay: bool) -> SourceMap:
         source = self.sources.overlay(self.name) if in_overlay else self.sources.base
         assert source is not None
-        position = source.value(path)
+        return source
+
+    def _problem(self, in_overlay: bool, path: SpecPath, message: str) -> None:
+        position = self._source(in_overlay).value(path)
         self.problems.append(Problem.at(position, dotted(path), message))
 
     def defaults(self) -> dict[str, ResolvedVariable]:
@@ -242,8 +269,8 @@ class _Checks:
         found = {}
         for name, variable in self.spec.variables.items():
             raw = variable.default
-            if raw is None:
-                continue
+            if raw is None or isinstance(raw, DerivedSource):
+                continue  # a derived default is composed in each environment
             path: SpecPath = ("variables", name, "default")
             if isinstance(raw, SecretSource):
                 found[name] = ResolvedVariable(
@@ -289,6 +316,9 @@ class _EnvironmentResolution(_Checks):
     ) -> None:
         super().__init__(spec, name, sources, problems)
         self.config = config
+        self.pending: dict[str, tuple[DerivedSource, bool, SpecPath]] = {}
+        """Derived values to compose once every other value is known: formula, whether it is
+        the overlay's, and its path."""
 
     def variables(
         self, overlay: Overlay, defaults: Mapping[str, ResolvedVariable]
@@ -299,6 +329,12 @@ class _EnvironmentResolution(_Checks):
         local = self.config.local
         for name, variable in self.spec.variables.items():
             raw = values.get(name)
+            if isinstance(raw, DerivedSource):
+                self.pending[name] = (raw, True, ("variables", name))
+                continue
+            if raw is None and isinstance(variable.default, DerivedSource):
+                self.pending[name] = (variable.default, False, ("variables", name, "default"))
+                continue
             if raw is None:
                 resolved = defaults.get(name)
                 if resolved is None:
@@ -364,22 +400,210 @@ class _EnvironmentResolution(_Checks):
             return not self.config.local
         return rule.where == self.name
 
-    def services(
-        self, overlay: Overlay, variables: Mapping[str, ResolvedVariable]
-    ) -> Iterator[ResolvedService]:
-        present = {
-            name
+    def derived(
+        self,
+        overlay: Overlay,
+        variables: Mapping[str, ResolvedVariable],
+        services: Mapping[str, Service],
+    ) -> dict[str, ResolvedVariable]:
+        """Every derived value here, each after the derived values it uses."""
+        found: dict[str, ResolvedVariable] = {}
+        for name in self._derivation_order():
+            resolved = self._derive(name, overlay, variables, found, services)
+            if resolved is not None:
+                found[name] = resolved
+        return found
+
+    def _derivation_order(self) -> list[str]:
+        """Derived values in an order where each comes after those it uses; those on a cycle
+        are reported and left out."""
+        graph = {
+            name: [
+                token.name
+                for token in source.tokens
+                if isinstance(token, VariablePart) and token.name in self.pending
+            ]
+            for name, (source, _, _) in self.pending.items()
+        }
+        state: dict[str, int] = {}
+        order: list[str] = []
+        cyclic: set[str] = set()
+        for start, uses in graph.items():
+            if start in state:
+                continue
+            state[start] = 1
+            trail = [start]
+            stack = [iter(uses)]
+            while stack:
+                child = next(stack[-1], None)
+                if child is None:
+                    node = trail.pop()
+                    stack.pop()
+                    state[node] = 2
+                    order.append(node)
+                elif state.get(child) == 1:
+                    cycle = [*trail[trail.index(child) :], child]
+                    cyclic.update(cycle)
+                    _, in_overlay, path = self.pending[trail[-1]]
+                    self._problem(
+                        in_overlay,
+                        (*path, "from"),
+                        "derived values form a cycle: " + " -> ".join(cycle),
+                    )
+                elif child not in state:
+                    state[child] = 1
+                    trail.append(child)
+                    stack.append(iter(graph[child]))
+        return [name for name in order if name not in cyclic]
+
+    def _derive(
+        self,
+        name: str,
+        overlay: Overlay,
+        variables: Mapping[str, ResolvedVariable],
+        found: Mapping[str, ResolvedVariable],
+        services: Mapping[str, Service],
+    ) -> ResolvedVariable | None:
+        source, in_overlay, path = self.pending[name]
+        variable = self.spec.variables[name]
+        at: SpecPath = (*path, "from")
+        pieces: list[Piece] = []
+        parts: list[Part] = []
+        secret_parts: list[str] = []
+        complete = True
+        for token in source.tokens:
+            if isinstance(token, Text):
+                pieces.append(token.text)
+            elif isinstance(token, VariablePart):
+                part = variables.get(token.name) or found.get(token.name)
+                if part is None:
+                    complete = False
+                    if token.name not in self.pending:  # else its own problem is reported
+                        self._problem(
+                            in_overlay,
+                            at,
+                            f"'{name}' uses '{token.name}', which has no value in environment "
+                            f"'{self.name}'",
+                        )
+                    continue
+                parts.append(Part(token.name, part, None, None))
+                if part.spec.secret:
+                    secret_parts.append(f"'{token.name}'")
+                elif part.sensitive:
+                    secret_parts.append(f"'{token.name}' (a secret reference in '{self.name}')")
+                if part.composition is not None:
+                    pieces.extend(part.composition)
+                elif part.reference is not None:
+                    pieces.append(SecretPart(token.name))
+                else:
+                    assert part.value is not None
+                    pieces.append(part.value)
+            else:
+                fact = self._fact(token, overlay, services, in_overlay, at)
+                if fact is None:
+                    complete = False
+                    continue
+                parts.append(Part(token.label, None, *fact))
+                pieces.append(fact[0])
+        if not complete:
+            return None
+        if secret_parts and not variable.secret:
+            used = ", ".join(dict.fromkeys(secret_parts))
+            self._problem(
+                in_overlay, at, f"'{name}' is built from secret {used}: mark it 'secret: true'"
+            )
+            return None
+        composition = joined(pieces)
+        origin = Origin(self._source(in_overlay), path)
+        if any(isinstance(piece, SecretPart) for piece in composition):
+            return ResolvedVariable(
+                name, variable, None, None, origin, True, source.formula, composition, tuple(parts)
+            )
+        if variable.secret and not self.config.local:
+            self._problem(
+                in_overlay,
+                at,
+                f"'{name}' is secret, but in '{self.name}', which is not local, it is composed "
+                "of literals only: build it from a secret reference or do not mark it secret",
+            )
+            return None
+        text = self._typed(variable, name, "".join(map(str, composition)), in_overlay, at)
+        if text is None:
+            return None
+        if variable.rules:
+            self._check_rules(variable, name, text, in_overlay, at)
+        return ResolvedVariable(
+            name, variable, text, None, origin, variable.secret, source.formula, None, tuple(parts)
+        )
+
+    def _fact(
+        self,
+        token: FactPart,
+        overlay: Overlay,
+        services: Mapping[str, Service],
+        in_overlay: bool,
+        at: SpecPath,
+    ) -> tuple[str, Origin | None] | None:
+        """A service fact's text here and where it was written, or None (reported)."""
+        name = token.service
+        service = services.get(name)
+        problem: str | None = None
+        if service is None:
+            problem = f"service '{name}' does not run in environment '{self.name}'"
+        elif service.external:
+            patch = overlay.services.get(name)
+            field = token.fact
+            given = service.host if field == "host" else service.port
+            if given is not None:
+                written = patch is not None and getattr(patch, field) is not None
+                where = Origin(self._source(written), ("services", name, field))
+                return str(given), where
+            if field == "port" and service.ports:
+                return str(service.ports[0].port), None
+            problem = (
+                f"service '{name}' is external in '{self.name}': give its {field} there "
+                f"(services.{name}.{field} in environments/{self.name}.yaml)"
+            )
+        elif not service.ports and (token.fact == "port" or "kubernetes" in self.config.targets):
+            problem = (
+                f"service '{name}' has no ports, so '${{{token.label}}}' names nothing in "
+                f"'{self.name}'"
+            )
+        elif token.fact == "host":
+            return name, None
+        else:
+            assert service.ports
+            return str(service.ports[0].port), None
+        self._problem(in_overlay, at, problem)
+        return None
+
+    def merged_services(self, overlay: Overlay) -> dict[str, Service]:
+        """The services present here, the overlay's fields over the base's."""
+        return {
+            name: merge_service(service, overlay.services.get(name))
             for name, service in self.spec.services.items()
             if service.environments is None or self.name in service.environments
         }
-        merged = {
-            name: merge_service(self.spec.services[name], overlay.services.get(name))
-            for name in self.spec.services
-            if name in present
-        }
+
+    def services(
+        self,
+        overlay: Overlay,
+        merged: Mapping[str, Service],
+        variables: Mapping[str, ResolvedVariable],
+    ) -> Iterator[ResolvedService]:
         for name, service in merged.items():
             in_overlay = name in overlay.services
             external = bool(service.external)
+            if not external:
+                for field in ("host", "port"):
+                    if getattr(service, field) is not None:
+                        written = in_overlay and getattr(overlay.services[name], field) is not None
+                        self._problem(
+                            written,
+                            ("services", name, field),
+                            f"'{field}' is where an external service is reached, and '{name}' "
+                            f"is not external in '{self.name}' (it is reached as '{name}')",
+                        )
             if not external and not self.config.local:
                 version_set_here = in_overlay and overlay.services[name].version is not None
                 has_version = service.version is not None

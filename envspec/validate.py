@@ -16,15 +16,18 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from envspec.derive import FactPart, VariablePart
 from envspec.errors import Problem, SpecError, did_you_mean
 from envspec.loader import Document, RawSpec
 from envspec.location import Position, SourceMap, SpecPath, dotted
 from envspec.models import (
     ENVIRONMENT_VARIABLE,
+    DerivedSource,
     Overlay,
     ServiceFields,
     Spec,
     SpecBundle,
+    VariableValue,
     class_name,
     dns_label,
 )
@@ -285,6 +288,9 @@ def _cross_references(spec: Spec, source: SourceMap, known: Known) -> Iterator[P
             yield from _rule_scope(
                 source, ("variables", name, "rules", index, "where"), rule.where, known
             )
+        yield from _formula_references(
+            source, ("variables", name, "default"), variable.default, known
+        )
     for name, task in spec.tasks.items():
         if task.service not in known.services:
             yield _at(
@@ -320,14 +326,38 @@ def _cross_references(spec: Spec, source: SourceMap, known: Known) -> Iterator[P
     yield from _cycles(spec, source)
 
 
+def _formula_references(
+    source: SourceMap, path: SpecPath, value: VariableValue | None, known: Known
+) -> Iterator[Problem]:
+    """Unknown variables and services named in a derived value."""
+    if not isinstance(value, DerivedSource):
+        return
+    for token in value.tokens:
+        if isinstance(token, VariablePart) and token.name not in known.variables:
+            yield _at(
+                source,
+                (*path, "from"),
+                f"unknown variable '{token.name}'"
+                + did_you_mean(token.name, sorted(known.variables)),
+            )
+        elif isinstance(token, FactPart) and token.service not in known.services:
+            yield _at(
+                source,
+                (*path, "from"),
+                f"unknown service '{token.service}' in '${{{token.label}}}'"
+                + did_you_mean(token.service, sorted(known.services)),
+            )
+
+
 def _overlay_references(overlay: Overlay, source: SourceMap, known: Known) -> Iterator[Problem]:
-    for name in overlay.variables:
+    for name, value in overlay.variables.items():
         if name not in known.variables:
             yield _key(
                 source,
                 ("variables", name),
                 f"unknown variable '{name}'" + did_you_mean(name, sorted(known.variables)),
             )
+        yield from _formula_references(source, ("variables", name), value, known)
     for name, patch in overlay.services.items():
         if name not in known.services:
             yield _key(
