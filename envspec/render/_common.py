@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from envspec.derive import literal_text
 from envspec.errors import Problem, RenderError
 from envspec.render.filters import CannotCarry
 from envspec.resolve import ResolvedVariable
@@ -22,14 +23,19 @@ def check_values(
     quote: Callable[[str], str],
     environment: str,
     artifact: str,
+    compositions: bool = True,
 ) -> None:
-    """Raise one :class:`RenderError` naming every value ``quote`` cannot carry exactly."""
+    """Raise one :class:`RenderError` naming every value ``quote`` cannot carry exactly (with
+    ``compositions``, the literal text of derived values composed at run time too)."""
     problems = []
     for variable in variables:
-        if variable.value is None:
+        text = variable.value
+        if text is None and compositions and variable.composition is not None:
+            text = literal_text(variable.composition)
+        if text is None:
             continue
         try:
-            quote(variable.value)
+            quote(text)
         except CannotCarry as error:
             where = variable.origin.position()
             problems.append(

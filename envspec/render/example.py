@@ -58,11 +58,20 @@ class ExampleRenderer:
         notes: list[str] = []
         value: str | None = None
         quoted = ""
+        formulas = {
+            env_name: resolved.formula
+            for env_name, environment in environments.items()
+            if (resolved := environment.variables.get(name)) is not None and resolved.formula
+        }
+        if len(set(formulas.values())) == 1 and len(formulas) == len(environments):
+            notes.append(f"derived: {next(iter(formulas.values()))}")
+        else:
+            notes.extend(f"derived in {env}: {formula}" for env, formula in formulas.items())
         if variable.secret:
             sources = []
             for env_name, environment in environments.items():
                 resolved = environment.variables.get(name)
-                if resolved is None:
+                if resolved is None or resolved.formula:
                     continue
                 source = str(resolved.reference) if resolved.reference else "a literal in the spec"
                 sources.append(f"{env_name}: {source}")

@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from envspec.derive import Composition, compose
+
 _PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./-]*")
 _RESERVED = frozenset(
     {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", "yaml", "nan", "inf"}
@@ -117,6 +119,22 @@ def compose_escape(value: str) -> str:
     return value.replace("$", "$$")
 
 
+def compose_composition(composition: Composition) -> str:
+    """A derived value with secret parts for a compose file: each part interpolated from the
+    shell of whoever runs compose (``${PART:?...}``), the literal text escaped."""
+    return compose(
+        composition,
+        compose_escape,
+        lambda part: "${" + part + ":?" + part + " is a secret; export it in your shell}",
+    )
+
+
+def kubelet_composition(composition: Composition) -> str:
+    """A derived value with secret parts for a container's ``env``: the kubelet expands each
+    ``$(PART)`` from the variables listed before it and reads ``$$`` as ``$``."""
+    return compose(composition, lambda text: text.replace("$", "$$"), lambda part: f"$({part})")
+
+
 def check_line_breaks(value: str) -> None:
     """Compose v1 and ``kubectl kustomize`` turn U+0085 (NEL) into a line break or a space."""
     if "\x85" in value:
@@ -186,6 +204,7 @@ FILTERS = {
     "yaml_quote": yaml_quote,
     "compose_escape": compose_escape,
     "kubernetes_env": kubernetes_env,
+    "compose_composition": compose_composition,
     "dotenv": dotenv_quote,
     "comment": comment,
     "pyrepr": repr,

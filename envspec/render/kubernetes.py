@@ -20,16 +20,16 @@ from typing import Any, Final, NamedTuple
 
 import yaml
 
+from envspec.derive import parts
 from envspec.errors import Problem, RenderError
 from envspec.models import ENVIRONMENT_VARIABLE, Autoscale, KubernetesPatch, dns_label
 from envspec.render._common import check_values, map_strings, yaml_header
 from envspec.render.base import RenderedFile, Templates, merging
-from envspec.render.filters import kubernetes_env, kubernetes_value
+from envspec.render.filters import kubelet_composition, kubernetes_env, kubernetes_value
 from envspec.resolve import (
     ResolvedEnvironment,
     ResolvedService,
     ResolvedTask,
-    ResolvedVariable,
     deep_merge,
 )
 from envspec.secrets import STORE_BACKENDS, SecretRef
@@ -191,7 +191,12 @@ class _Manifests:
         return self.templates.render_yaml(template, change, **context)
 
     def secret_plan(self) -> SecretPlan:
+        variables = self.environment.variables
         received = {name for service in self.environment.deployed for name in service.variables}
+        for name in list(received):
+            composition = variables[name].composition
+            if composition is not None:
+                received.update(parts(composition))
         refs: dict[str, KeyRef] = {}
         skeleton: dict[str, str] = {}
         skeleton_references: dict[str, str] = {}
@@ -202,7 +207,7 @@ class _Manifests:
         backends: dict[str, str] = {}
         problems: list[Problem] = []
         for name, variable in self.environment.variables.items():
-            if name not in received or not variable.sensitive:
+            if name not in received or not variable.sensitive or variable.composition:
                 continue
             reference = variable.reference
             if fake_provider and reference is None:
@@ -241,10 +246,7 @@ class _Manifests:
             key: labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance")
         }
         patch = service.spec.kubernetes
-        variables = [self.environment.variables[name] for name in service.variables]
-        data: dict[str, str] = {ENVIRONMENT_VARIABLE: self.environment.name} if variables else {}
-        data.update((v.name, v.value) for v in variables if not v.sensitive and v.value is not None)
-        secret_refs = {v.name: plan.refs[v.name] for v in variables if v.sensitive}
+        data, secret_refs, composed = self._environment_of(service, plan)
         documents: list[str] = []
         config_map = f"{service.name}-config" if data else None
         if config_map:
@@ -282,9 +284,10 @@ class _Manifests:
                 labels=labels,
                 selector=selector,
                 autoscale=autoscale,
-                checksum=_checksum(data, secret_refs, variables),
+                checksum=self._checksum(data, secret_refs, composed),
                 config_map=config_map,
                 secret_refs=secret_refs,
+                composed=composed,
                 resources=_resources(service),
                 claims=claims,
             )
@@ -326,16 +329,13 @@ class _Manifests:
         """The task's Job. Its variables are written into it, not read from the service's
         ConfigMap: a Job that runs before the sync sees the configuration being deployed."""
         service = task.service
-        variables = [self.environment.variables[name] for name in service.variables]
-        data: dict[str, str] = {ENVIRONMENT_VARIABLE: self.environment.name} if variables else {}
-        data.update((v.name, v.value) for v in variables if not v.sensitive and v.value is not None)
-        secret_refs = {v.name: plan.refs[v.name] for v in variables if v.sensitive}
+        data, secret_refs, composed = self._environment_of(service, plan)
         resources = _resources(service)
         patch = service.spec.kubernetes
         payload = {
             "image": service.image,
             "command": task.spec.command,
-            "config": _checksum(data, secret_refs, variables),
+            "config": self._checksum(data, secret_refs, composed),
             "user": service.spec.user,
             "security": service.security,
             "shutdown": service.shutdown.model_dump(),
@@ -358,8 +358,44 @@ class _Manifests:
             labels=labels,
             data=data,
             secret_refs=secret_refs,
+            composed=composed,
             resources=resources,
         )
+
+    def _environment_of(
+        self, service: ResolvedService, plan: SecretPlan
+    ) -> tuple[dict[str, str], dict[str, KeyRef], dict[str, str]]:
+        """What a service's containers get: the plain values (its ConfigMap), the secretKeyRefs
+        (each derived value's secret parts among them) and the derived values the kubelet
+        composes from those."""
+        variables = [self.environment.variables[name] for name in service.variables]
+        data: dict[str, str] = {ENVIRONMENT_VARIABLE: self.environment.name} if variables else {}
+        data.update((v.name, v.value) for v in variables if not v.sensitive and v.value is not None)
+        secret_refs: dict[str, KeyRef] = {}
+        composed: dict[str, str] = {}
+        for variable in variables:
+            if variable.composition is not None:
+                for part in parts(variable.composition):
+                    secret_refs.setdefault(part, plan.refs[part])
+                composed[variable.name] = kubelet_composition(variable.composition)
+            elif variable.sensitive:
+                secret_refs.setdefault(variable.name, plan.refs[variable.name])
+        return data, secret_refs, composed
+
+    def _checksum(
+        self, data: dict[str, str], secret_refs: dict[str, KeyRef], composed: dict[str, str]
+    ) -> str:
+        """Changes whenever the pod's configuration changes, so the Deployment rolls its pods."""
+        variables = self.environment.variables
+        references = {
+            name: [ref.secret, ref.key, str(variables[name].reference or "")]
+            for name, ref in secret_refs.items()
+        }
+        content: dict[str, object] = {"data": data, "secrets": references}
+        if composed:
+            content["composed"] = composed
+        payload = json.dumps(content, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()
 
     def _labels(self, service: ResolvedService) -> dict[str, str]:
         labels = {
@@ -476,19 +512,6 @@ def _resources(service: ResolvedService) -> dict[str, dict[str, str]]:
         "limits": resources.limits.model_dump(exclude_none=True),
     }
     return {section: amounts for section, amounts in sections.items() if amounts}
-
-
-def _checksum(
-    data: dict[str, str], secret_refs: dict[str, KeyRef], variables: list[ResolvedVariable]
-) -> str:
-    """Changes whenever the pod's configuration changes, so the Deployment rolls its pods."""
-    references = {
-        v.name: [secret_refs[v.name].secret, secret_refs[v.name].key, str(v.reference or "")]
-        for v in variables
-        if v.sensitive
-    }
-    payload = json.dumps({"data": data, "secrets": references}, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def _mixed_backends(environment: ResolvedEnvironment, backends: dict[str, str]) -> Problem:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
-from envspec.models import ENVIRONMENT_VARIABLE, Spec, Variable, class_name
+from envspec.models import ENVIRONMENT_VARIABLE, DerivedSource, Spec, Variable, class_name
 from envspec.render.base import RenderedFile, Templates
 from envspec.resolve import ResolvedEnvironment, ResolvedVariable, typed_rule
 
@@ -84,7 +84,8 @@ class SettingsClass:
 def _field(name: str, variable: Variable, default_value: ResolvedVariable | None) -> SettingsField:
     annotation = _annotation(variable)
     default = _default(variable, default_value)
-    if default is None and not variable.is_required:
+    derived = isinstance(variable.default, DerivedSource)  # composed in every environment
+    if default is None and not variable.is_required and not derived:
         annotation += " | None"
         default = "None"
     arguments = (f"{default}, " if default is not None else "") + (
