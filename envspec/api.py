@@ -17,6 +17,7 @@ from envspec.atomic import deferred_signals, note_change, write_atomic
 from envspec.errors import EnvspecError, Problem, RenderError, SpecError, did_you_mean
 from envspec.incremental import RenderOptions, RenderResult, output_folder, spec_root
 from envspec.project import Checked, Project, select_environment
+from envspec.resolve import Part
 from envspec.writer import OutputFile, Scope, plan, write
 
 if TYPE_CHECKING:
@@ -161,10 +162,30 @@ def below_target(
 
 
 @dataclass(frozen=True)
+class PartSource:
+    """What one reference of a derived value's formula stands for in an environment."""
+
+    label: str
+    shown: str
+    origin: str
+
+
+@dataclass(frozen=True)
 class EnvironmentValue:
     environment: str
     shown: str
     origin: str
+    formula: str | None = None
+    parts: tuple[PartSource, ...] = ()
+
+    def as_dict(self) -> dict[str, object]:
+        found: dict[str, object] = {"value": self.shown, "origin": self.origin}
+        if self.formula is not None:
+            found["formula"] = self.formula
+            found["parts"] = {
+                part.label: {"value": part.shown, "origin": part.origin} for part in self.parts
+            }
+        return found
 
 
 @dataclass(frozen=True)
@@ -183,10 +204,7 @@ class Explanation:
             "type": self.variable.type,
             "secret": self.variable.secret,
             "description": self.variable.description,
-            "environments": {
-                item.environment: {"value": item.shown, "origin": item.origin}
-                for item in self.environments
-            },
+            "environments": {item.environment: item.as_dict() for item in self.environments},
             "services": list(self.services),
             "files": list(self.files),
         }
@@ -204,8 +222,13 @@ def explain(project: Project, name: str) -> Explanation:
     for env_name, environment in project.environments.items():
         resolved = environment.variables.get(name)
         shown = parity.shown(resolved)
-        origin = str(resolved.origin) if resolved is not None else "not set"
-        values.append(EnvironmentValue(env_name, shown, origin))
+        if resolved is None:
+            values.append(EnvironmentValue(env_name, shown, "not set"))
+            continue
+        parts = tuple(_part_source(part) for part in resolved.parts)
+        values.append(
+            EnvironmentValue(env_name, shown, str(resolved.origin), resolved.formula, parts)
+        )
     services = tuple(
         sorted(
             {
@@ -225,6 +248,20 @@ def explain(project: Project, name: str) -> Explanation:
         )
     )
     return Explanation(name, variables[name], tuple(values), services, files)
+
+
+def _part_source(part: Part) -> PartSource:
+    if part.variable is not None:
+        return PartSource(part.label, parity.shown(part.variable), str(part.variable.origin))
+    assert part.fact is not None
+    service = part.label.split(".")[1]
+    if part.origin is not None:
+        where = str(part.origin)
+    elif part.label.endswith(".host"):
+        where = f"the name of service '{service}'"
+    else:
+        where = f"the first port of service '{service}'"
+    return PartSource(part.label, repr(part.fact), where)
 
 
 def init(

@@ -203,7 +203,9 @@ def _variable_differences(
             else:
                 yield _pinned(path, shown(one), shown(other), policy.variables, policy.scores)
             continue
-        if one.value == other.value and one.reference == other.reference:
+        if one.formula is not None and one.formula == other.formula:
+            continue  # the same formula is parity, whatever its parts are here
+        if one.value == other.value and one.reference == other.reference and not one.formula:
             continue
         if _source(one) != _source(other):
             yield Difference(f"variables.{name}.source", _source(one), _source(other), "expected")
@@ -292,6 +294,8 @@ def _resources(service: ResolvedService) -> str:
 
 
 def _source(variable: ResolvedVariable) -> str:
+    if variable.formula is not None:
+        return "derived"
     if variable.reference is not None:
         return f"{variable.reference.backend} reference"
     return "literal"
@@ -301,6 +305,9 @@ def shown(variable: ResolvedVariable | None) -> str:
     """What a report may show of a variable: never a secret's literal value."""
     if variable is None:
         return ABSENT
+    if variable.formula is not None:
+        composed = "" if variable.sensitive or variable.value is None else f" = {variable.value!r}"
+        return f"from {variable.formula!r}{composed}"
     if variable.reference is not None:
         return str(variable.reference)
     if variable.sensitive:
@@ -453,8 +460,8 @@ def secret_mechanisms(environment: ResolvedEnvironment) -> frozenset[str]:
     secrets = environment.config.secrets
     found: set[str] = set()
     for variable in environment.variables.values():
-        if not variable.sensitive:
-            continue
+        if not variable.sensitive or variable.composition is not None:
+            continue  # a derived value's secret parts are variables of their own
         reference = variable.reference
         if "kubernetes" in named:
             external = secrets.mode == "external-secrets" and (

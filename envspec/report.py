@@ -180,6 +180,7 @@ def render_explanation(explanation: Explanation, output_format: str) -> str:
     ]
     for item in explanation.environments:
         lines.append(f"    {item.environment}: {item.shown}  [{item.origin}]")
+        lines += [f"      {part.label}: {part.shown}  [{part.origin}]" for part in item.parts]
     lines.append("  received by: " + (", ".join(explanation.services) or "no service"))
     lines.append("  written to:")
     lines += [f"    {path}" for path in explanation.files]

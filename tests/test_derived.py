@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -229,3 +230,65 @@ def test_overlay_formula_problems_point_at_the_overlay(tmp_path: Path) -> None:
     assert (
         "environments/production.yaml:5:11: variables.DB_NAME.from: '${' is not closed by '}'"
     ) in output, output
+
+
+def test_diff_and_parity_compare_derived_values_by_formula(tmp_path: Path) -> None:
+    spec = _spec(
+        DB_HOST={"parity": "strict", "default": {"from": "${services.db.host}"}},
+        LABEL={"default": {"from": "db-${DB_NAME}"}},
+    )
+    overlays = _overlays()
+    overlays["production"]["variables"]["LABEL"] = {"from": "database-${DB_NAME}"}
+    root = write_spec(tmp_path, spec, overlays)
+    result = run("diff", "development", "production", "--format", "json", "--spec", str(root))
+    assert result.exit_code == 0, result.output
+    differences = {d["path"]: d for d in json.loads(result.output)["differences"]}
+    assert "variables.DATABASE_URL" not in differences, "same formula, other host: parity"
+    assert "variables.DB_HOST" not in differences, "a strict derived value: the formula counts"
+    assert differences["variables.LABEL"] == {
+        "path": "variables.LABEL",
+        "left": "from 'db-${DB_NAME}' = 'db-shop'",
+        "right": "from 'database-${DB_NAME}' = 'database-shop'",
+        "status": "expected",
+        "reason": "",
+    }
+    assert "canary" not in result.output
+    matrix = json.loads(run("parity", "--format", "json", "--spec", str(root)).output)
+    rows = {row["component"]: row for row in matrix["rows"]}
+    assert rows["variables.DATABASE_URL"]["cells"] == {
+        "development": "derived",
+        "production": "derived",
+    }
+    assert rows["variables.DATABASE_URL"]["verdict"] == "same"
+    assert rows["variables.DB_HOST"]["verdict"] == "same"
+
+
+def test_explain_shows_the_formula_and_each_part(tmp_path: Path) -> None:
+    root = write_spec(tmp_path, _spec(), _overlays())
+    result = run("explain", "DATABASE_URL", "--format", "json", "--spec", str(root))
+    assert result.exit_code == 0, result.output
+    assert "canary" not in result.output
+    environments = json.loads(result.output)["environments"]
+    production = environments["production"]
+    assert production["formula"] == URL
+    assert production["value"] == f"from {URL!r}"
+    parts = {label: part["value"] for label, part in production["parts"].items()}
+    assert parts == {
+        "DB_USER": "'shop'",
+        "DB_PASSWORD": "vault://db/production#password",
+        "services.db.host": "'db.example.com'",
+        "services.db.port": "'5432'",
+        "DB_NAME": "'shop'",
+    }
+    assert production["parts"]["services.db.host"]["origin"].endswith(
+        "environments/production.yaml:7:11"
+    )
+    development = environments["development"]["parts"]
+    assert development["DB_PASSWORD"]["value"] == "<literal secret>"
+    assert development["services.db.host"] == {
+        "value": "'db'",
+        "origin": "the name of service 'db'",
+    }
+    text = run("explain", "DATABASE_URL", "--spec", str(root)).output
+    assert "canary" not in text
+    assert "      services.db.host: 'db.example.com'  [" in text

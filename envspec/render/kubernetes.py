@@ -30,6 +30,7 @@ from envspec.resolve import (
     ResolvedEnvironment,
     ResolvedService,
     ResolvedTask,
+    ResolvedVariable,
     deep_merge,
 )
 from envspec.secrets import STORE_BACKENDS, SecretRef
