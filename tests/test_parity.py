@@ -46,13 +46,13 @@ def test_changed_postgres_version_fails_validate_and_diff(tmp_path: Path) -> Non
     root = _example(tmp_path)
     overlay = root / "environments" / "production.yaml"
     text = overlay.read_text().replace(
-        'postgres: {external: true, version: "15.5"}', 'postgres: {external: true, version: "16.1"}'
+        'postgres: {external: true, version: "15.5"', 'postgres: {external: true, version: "16.1"'
     )
     overlay.write_text(text)
     result = run("validate", "--spec", str(root))
     assert result.exit_code == 1
     assert (
-        "environments/production.yaml:26:39: services.postgres.version: 'development' has 15.5 and "
+        "environments/production.yaml:23:39: services.postgres.version: 'development' has 15.5 and "
         "'production' has 16.1, and no overlay declares it; fix the spec or add to "
         "environments/production.yaml: differences: "
         '[{path: services.postgres.version, reason: "..."}]'

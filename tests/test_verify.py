@@ -197,9 +197,16 @@ CASES: list[tuple[str, Callable[[Live], None], str]] = [
     ),
     (
         "production",
+        _remove_env("POSTGRES_PASSWORD"),
+        "Deployment/backend: containers[backend].env.POSTGRES_PASSWORD: "
+        "expected secretKeyRef shop-secrets/POSTGRES_PASSWORD, found absent",
+    ),
+    (
+        "production",
         _remove_env("DATABASE_URL"),
-        "Deployment/backend: containers[backend].env.DATABASE_URL: "
-        "expected secretKeyRef shop-secrets/DATABASE_URL, found absent",
+        "Deployment/backend: containers[backend].env.DATABASE_URL: expected value "
+        '"postgres://shop:$(POSTGRES_PASSWORD)@shop-db.abc123.eu-central-1.rds.amazonaws.com:5432'
+        '/shop", found absent',
     ),
     (
         "staging",
@@ -282,9 +289,9 @@ CASES: list[tuple[str, Callable[[Live], None], str]] = [
             "shop-secrets",
             lambda o: o["spec"]["data"][0]["remoteRef"].update(key="shop/production/db"),
         ),
-        'ExternalSecret/shop-secrets: data.DATABASE_URL.remoteRef: expected {"key": '
-        '"shop/production/database", "property": "url"}, found {"key": "shop/production/db", '
-        '"property": "url"}',
+        'ExternalSecret/shop-secrets: data.SECRET_KEY.remoteRef: expected {"key": '
+        '"shop/production/django", "property": "secret_key"}, found {"key": '
+        '"shop/production/db", "property": "secret_key"}',
     ),
     (
         "staging",

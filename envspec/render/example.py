@@ -75,7 +75,8 @@ class ExampleRenderer:
                     continue
                 source = str(resolved.reference) if resolved.reference else "a literal in the spec"
                 sources.append(f"{env_name}: {source}")
-            notes.append("secret, from " + "; ".join(sources) if sources else "secret")
+            if sources or not formulas:
+                notes.append("secret, from " + "; ".join(sources) if sources else "secret")
         else:
             value, quoted = _example_value(variable, default, variable.example)
         return ExampleEntry(name, kind, variable.description, tuple(notes), value, quoted)
