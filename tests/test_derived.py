@@ -255,12 +255,8 @@ def test_diff_and_parity_compare_derived_values_by_formula(tmp_path: Path) -> No
     assert "canary" not in result.output
     matrix = json.loads(run("parity", "--format", "json", "--spec", str(root)).output)
     rows = {row["component"]: row for row in matrix["rows"]}
-    assert rows["variables.DATABASE_URL"]["cells"] == {
-        "development": "derived",
-        "production": "derived",
-    }
-    assert rows["variables.DATABASE_URL"]["verdict"] == "same"
-    assert rows["variables.DB_HOST"]["verdict"] == "same"
+    assert rows["variables"]["verdict"] == "same"
+    assert rows["secrets"]["cells"] == {"development": "literal", "production": "secret"}
 
 
 def test_explain_shows_the_formula_and_each_part(tmp_path: Path) -> None:
