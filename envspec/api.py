@@ -17,14 +17,13 @@ from envspec.atomic import deferred_signals, note_change, write_atomic
 from envspec.errors import EnvspecError, Problem, RenderError, SpecError, did_you_mean
 from envspec.incremental import RenderOptions, RenderResult, output_folder, spec_root
 from envspec.project import Checked, Project, select_environment
-from envspec.resolve import Part
 from envspec.writer import OutputFile, Scope, plan, write
 
 if TYPE_CHECKING:
     from envspec import parity
     from envspec import verify as verifying
     from envspec.models import Variable
-    from envspec.resolve import ResolvedEnvironment
+    from envspec.resolve import Part, ResolvedEnvironment
 
 __all__ = ["Checked", "Project", "RenderOptions", "RenderResult", "select_environment"]
 
@@ -251,6 +250,8 @@ def explain(project: Project, name: str) -> Explanation:
 
 
 def _part_source(part: Part) -> PartSource:
+    from envspec import parity
+
     if part.variable is not None:
         return PartSource(part.label, parity.shown(part.variable), str(part.variable.origin))
     assert part.fact is not None

@@ -404,7 +404,11 @@ def _container(label: str, want: Object, have: Object) -> Iterator[FieldDrift]:
     found = {e.get("name"): e for e in have.get("env") or [] if isinstance(e, dict)}
     for name in [*expected, *(n for n in found if n not in expected)]:
         shown_expected = _source(expected[name]) if name in expected else ABSENT
-        shown_found = _source(found[name], _public(expected.get(name))) if name in found else ABSENT
+        want_entry = expected.get(name)
+        same = (
+            want_entry is not None and name in found and _source(found[name]) == _source(want_entry)
+        )
+        shown_found = _source(found[name], same or _public(want_entry)) if name in found else ABSENT
         if shown_expected != shown_found:
             yield f"{label}.env.{name}", shown_expected, shown_found
     sources = [_env_from(e) for e in want.get("envFrom") or []]
