@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "envspec._help",
             "envspec.atomic",
             "envspec.cache",
+            "envspec.derive",
             "envspec.errors",
             "envspec.gitops",
             "envspec.location",
