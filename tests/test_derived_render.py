@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
@@ -297,9 +297,14 @@ def _compose_config_failing(binary: str, folder: Path, env: dict[str, str]) -> s
     return result.stderr
 
 
+CARRIED_BY_COMPOSE = VALUE.filter(_carried_by_compose)
+"""Literal parts that compose carries (the spec renders compose too), each drawn on its own:
+filtering three at once left too few examples for hypothesis' health check."""
+
+
 @pytest.mark.slow
-@settings(max_examples=6)
-@given(st.tuples(VALUE, VALUE, VALUE), SECRET_PART, SECRET_PART)
+@settings(max_examples=6, suppress_health_check=[HealthCheck.filter_too_much])
+@given(st.tuples(*[CARRIED_BY_COMPOSE] * 3), SECRET_PART, SECRET_PART)
 def test_any_secret_parts_composed_by_the_kubelet_rule(
     tmp_path_factory: pytest.TempPathFactory,
     literals: tuple[str, str, str],
@@ -307,7 +312,6 @@ def test_any_secret_parts_composed_by_the_kubelet_rule(
     token: str,
 ) -> None:
     before, between, after = literals
-    assume(all(_carried_by_compose(text) for text in (before, between, after)))
     folder = _render_secret(tmp_path_factory.mktemp("kubelet"), before, between, after)
     secrets = {("demo-secrets", "PASSWORD"): password, ("api-credentials", "token"): token}
     expected = before + password + between + token + after + password
