@@ -165,7 +165,7 @@ def test_tricky_literal_parts_through_every_reader(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@settings(max_examples=6)
+@settings(max_examples=6, suppress_health_check=[HealthCheck.filter_too_much])
 @given(st.lists(st.tuples(VALUE, VALUE, VALUE), min_size=1, max_size=6))
 def test_any_literal_parts_composed_exactly_by_every_reader(
     tmp_path_factory: pytest.TempPathFactory, triples: list[tuple[str, str, str]]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
@@ -163,7 +163,7 @@ def test_next_line_is_refused_by_every_target(tmp_path: Path, target: str) -> No
 
 
 @pytest.mark.slow
-@settings(max_examples=8)
+@settings(max_examples=8, suppress_health_check=[HealthCheck.filter_too_much])
 @given(st.lists(VALUE, min_size=1, max_size=12))
 def test_any_value_through_dotenv_or_refused(
     tmp_path_factory: pytest.TempPathFactory, values: list[str]
@@ -190,7 +190,7 @@ def test_any_value_through_dotenv_or_refused(
 
 
 @pytest.mark.slow
-@settings(max_examples=8)
+@settings(max_examples=8, suppress_health_check=[HealthCheck.filter_too_much])
 @given(st.lists(VALUE, min_size=1, max_size=12))
 def test_any_value_through_compose_and_kubernetes(
     tmp_path_factory: pytest.TempPathFactory, values: list[str]
