@@ -396,13 +396,15 @@ def _escape_hatches(
 ) -> Iterator[Problem]:
     """The ``compose:`` and ``kubernetes:`` escape hatches may add to what envspec writes, never
     set a variable of the model (its type, secrecy and parity checks would be bypassed)."""
-    declared = {*known.variables, ENVIRONMENT_VARIABLE}
+    def declared(name: object) -> bool:
+        return isinstance(name, str) and (name == ENVIRONMENT_VARIABLE or name in known.variables)
+
     compose = service.compose or {}
     at = (*path, "compose")
     environment = compose.get("environment")
     if isinstance(environment, dict):
         for name in environment:
-            if name in declared:
+            if declared(name):
                 yield _key(
                     source,
                     (*at, "environment", name),
@@ -429,7 +431,7 @@ def _escape_hatches(
     if isinstance(env, list):
         for index, entry in enumerate(env):
             name = entry.get("name") if isinstance(entry, dict) else None
-            if name in declared:
+            if declared(name):
                 yield _at(
                     source,
                     (*at, "container", "env", index, "name"),
