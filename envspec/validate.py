@@ -396,6 +396,7 @@ def _escape_hatches(
 ) -> Iterator[Problem]:
     """The ``compose:`` and ``kubernetes:`` escape hatches may add to what envspec writes, never
     set a variable of the model (its type, secrecy and parity checks would be bypassed)."""
+
     def declared(name: object) -> bool:
         return isinstance(name, str) and (name == ENVIRONMENT_VARIABLE or name in known.variables)
 
