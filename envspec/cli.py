@@ -231,6 +231,18 @@ def environments_option(what: str) -> Callable[[F], F]:
     )
 
 
+def environment_option(what: str) -> Callable[[F], F]:
+    """``--env/-e``, one environment, required, completed from the spec's environments."""
+    return click.option(
+        "--env",
+        "-e",
+        "environment",
+        required=True,
+        shell_complete=_complete_environment,
+        help=f"{what} (name or unique prefix).",
+    )
+
+
 def _spec(context: click.Context, spec: Path | None) -> Path | None:
     return spec if spec is not None else context.ensure_object(_Context).default("spec")
 
@@ -435,14 +447,7 @@ def _complete_task(
 @cli.command()
 @click.argument("name", shell_complete=_complete_task)
 @spec_option
-@click.option(
-    "--env",
-    "-e",
-    "environment",
-    required=True,
-    shell_complete=_complete_environment,
-    help="Environment to run the task in (name or unique prefix).",
-)
+@environment_option("Environment to run the task in")
 @click.option(
     "--target",
     "-t",
@@ -451,12 +456,7 @@ def _complete_task(
     help="Only this target's command (default: each of the environment's targets that runs "
     "tasks: compose, kubernetes); repeatable.",
 )
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, file_okay=False),
-    envvar="ENVSPEC_OUT",
-    help="Output folder the files were rendered to (default: build/ beside envspec.yaml).",
-)
+@out_option
 @click.pass_context
 def task(
     context: click.Context,
@@ -485,14 +485,7 @@ def task(
 
 @cli.command()
 @spec_option
-@click.option(
-    "--env",
-    "-e",
-    "environment",
-    required=True,
-    shell_complete=_complete_environment,
-    help="Environment whose deployment to check (name or unique prefix).",
-)
+@environment_option("Environment whose deployment to check")
 @click.option(
     "--from",
     "source",
