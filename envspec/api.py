@@ -6,6 +6,7 @@ Each step's module is imported when the step runs, so an unchanged render (the f
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,13 +33,14 @@ def check(spec: Path | None = None) -> Checked:
     """Load a spec folder and validate its files; a :class:`SpecError` lists every problem."""
     from envspec.loader import load_spec
     from envspec.resolve import SourceMaps
-    from envspec.validate import validate_spec
+    from envspec.validate import keep_accepted_parses, validate_spec
 
     root = spec_root(spec)
     raw = load_spec(root)
     bundle = validate_spec(raw)
     sources = SourceMaps(raw.base.source, {name: doc.source for name, doc in raw.overlays.items()})
-    return Checked(root, bundle, sources, raw.templates, keep_parses=raw.keep_parses)
+    keep_parses = functools.partial(keep_accepted_parses, raw, bundle)
+    return Checked(root, bundle, sources, raw.templates, keep_parses=keep_parses)
 
 
 def load(spec: Path | None = None) -> Project:

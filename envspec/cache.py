@@ -2,7 +2,8 @@
 
 It holds compiled templates and parsed copies of large spec files, each keyed by a digest of
 what it was made from, so a stale entry is never used: it is simply never asked for again. A spec
-file that may hold a secret's literal value is never stored (the loader decides which).
+file that may hold a secret's literal value is never stored: validation names the files the
+loader may keep (``validate.keep_accepted_parses``).
 ``ENVSPEC_NO_CACHE=1`` turns every cache off.
 """
 

@@ -39,7 +39,6 @@ MAX_ALIAS_CHARS = MAX_FILE_BYTES
 MAX_DEPTH = 64
 
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
-_FALSE = frozenset({"false", "no", "off", "0", "n", "f"})
 
 if TYPE_CHECKING:
     from envspec.pieces import Piece
@@ -62,16 +61,16 @@ class RawSpec:
     base: Document
     overlays: dict[str, Document] = field(default_factory=dict)
     templates: Path | None = None
-    cacheable: dict[str | None, _File] = field(default_factory=dict)
-    """Files whose parse may be cached once validation accepts them: the base (None) when it
-    holds no secret's literal default, and the overlays of environments declared not local."""
+    parses: dict[str | None, _File] = field(default_factory=dict)
+    """Files whose parse the cache has a place for and does not hold yet: the base (None) and
+    overlays by environment name."""
 
-    def keep_parses(self, environments: Iterable[str]) -> None:
-        """Cache the parses of the base and of the named environments' overlays: called once
-        validation found no problem in them (so no secret's literal outside a local
-        environment); a refused file is never cached."""
-        for name in (None, *environments):
-            file = self.cacheable.get(name)
+    def keep_parses(self, files: Iterable[str | None]) -> None:
+        """Cache the parses of the named files (None: the base; a name: that environment's
+        overlay). The loader knows YAML, not what a file may hold: the caller names only files
+        that validation accepted and that hold no secret's literal."""
+        for name in files:
+            file = self.parses.get(name)
             if file is not None:
                 file.store()
 
@@ -101,21 +100,20 @@ def load_spec(root: Path) -> RawSpec:
                 overlay_files[path.stem] = _read(path, problems)
     _parse_fast([file for file in (base_file, *overlay_files.values()) if file is not None])
     base = _parse(base_file, problems) if base_file is not None else None
-    cacheable: dict[str | None, _File] = {}
-    if base_file is not None and base_file.storable() and _keeps_no_secret(base_file.documents):
-        cacheable[None] = base_file
-    shared = _non_local_environments(base.data if base is not None else {})
+    parses: dict[str | None, _File] = {}
+    if base_file is not None and base_file.storable():
+        parses[None] = base_file
     overlays: dict[str, Document] = {}
     for name, file in overlay_files.items():
         document = _parse(file, problems) if file is not None else None
         if document is not None:
             overlays[name] = document
-            if file is not None and name in shared and file.storable():
-                cacheable[name] = file
+            if file is not None and file.storable():
+                parses[name] = file
     if problems or base is None:
         raise SpecError(problems)
     templates = root / TEMPLATE_DIR
-    return RawSpec(root, base, overlays, templates if templates.is_dir() else None, cacheable)
+    return RawSpec(root, base, overlays, templates if templates.is_dir() else None, parses)
 
 
 def stray_files(root: Path) -> list[Problem]:
@@ -175,38 +173,6 @@ def check_yaml(text: str, file: str) -> None:
         raise SpecError(problems) from None
     except yaml.YAMLError:
         return
-
-
-def _keeps_no_secret(documents: Documents | None) -> bool:
-    """Whether a parsed base may be cached: not when a variable that may be secret has a
-    literal default (a secret literal never leaves the spec's own files)."""
-    data = documents[0][0] if documents is not None and len(documents) == 1 else None
-    variables = data.get("variables") if isinstance(data, dict) else None
-    if not isinstance(variables, dict):
-        return True
-    return not any(
-        not isinstance(variable, dict)
-        or (_maybe_true(variable.get("secret")) and variable.get("default") is not None)
-        for variable in variables.values()
-    )
-
-
-def _non_local_environments(base: dict[str, Any]) -> set[str]:
-    """Environments the base declares, plainly, as not local: only their overlays may be cached
-    (a local environment's overlay may hold secret literals, and so may an overlay whose
-    environment is misnamed or unknown)."""
-    environments = base.get("environments")
-    if not isinstance(environments, dict):
-        return set()
-    return {
-        name
-        for name, environment in environments.items()
-        if isinstance(environment, dict) and not _maybe_true(environment.get("local"))
-    }
-
-
-def _maybe_true(value: object) -> bool:
-    return value is not None and str(value).lower() not in _FALSE
 
 
 @dataclass

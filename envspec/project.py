@@ -30,8 +30,9 @@ class Checked:
     keep_parses: Callable[[Iterable[str]], None] = field(
         default=lambda _: None, compare=False, repr=False, kw_only=True
     )
-    """Cache the parses of the spec's files (see :meth:`RawSpec.keep_parses`): called once
-    validation accepted the named environments."""
+    """Cache the parses of the spec's files that may be kept (see
+    :func:`envspec.validate.keep_accepted_parses`): called once validation accepted the named
+    environments."""
 
     def __post_init__(self) -> None:
         if KEEP_ALIVE is not None:

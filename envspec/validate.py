@@ -89,6 +89,20 @@ def validate_spec(raw: RawSpec) -> SpecBundle:
     )
 
 
+def keep_accepted_parses(raw: RawSpec, bundle: SpecBundle, accepted: Iterable[str]) -> None:
+    """Let the loader cache the parses of the files that hold no secret's literal, once
+    validation accepted the ``accepted`` environments: the base unless a secret variable has a
+    default there (a literal one is allowed while every non-local environment overrides it),
+    and the overlays of those environments that are not local."""
+    spec = bundle.base
+    files: list[str | None] = [name for name in accepted if not spec.environments[name].local]
+    if not any(
+        variable.secret and variable.default is not None for variable in spec.variables.values()
+    ):
+        files.append(None)
+    raw.keep_parses(files)
+
+
 Pruned = dict[str, set[str]]
 """Names of a file's entries (``services``, ``variables``, ``environments``) left out because
 they had problems of their own; they still count as declared for cross-references."""

@@ -39,7 +39,7 @@ def _large_spec(root: Path, greeting: str = "hello") -> Path:
 def _load(root: Path) -> dict[str, Any]:
     """The base's data, its parse cached as after a validation that accepted the spec."""
     raw = loader.load_spec(root)
-    raw.keep_parses(raw.overlays)
+    raw.keep_parses([None, *raw.overlays])
     return raw.base.data
 
 
@@ -79,6 +79,17 @@ def test_a_damaged_entry_is_ignored_and_replaced(
     entry.write_bytes(b"\x00not marshal data")
     assert _load(root) == _fresh(root, monkeypatch)
     assert entry.read_bytes() != b"\x00not marshal data"
+
+
+def test_the_loader_stores_only_the_files_it_is_told(tmp_path: Path, cache_home: Path) -> None:
+    root = _large_spec(tmp_path / "spec")
+    raw = loader.load_spec(root)
+    assert _entries(cache_home) == [], "loading alone stores nothing"
+    raw.keep_parses(["production", "staging"])
+    assert _entries(cache_home) == [], "the overlay is below the size limit, staging has none"
+    raw.keep_parses([None])
+    [entry] = _entries(cache_home)
+    assert cache.read_parsed(entry) == (True, [(raw.base.data, (1, 1))])
 
 
 def test_small_files_and_broken_files_are_not_cached(tmp_path: Path, cache_home: Path) -> None:
