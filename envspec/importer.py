@@ -50,6 +50,7 @@ _NOT_SECRET = re.compile(
     r"_(FILE|PATH|DIR|TTL|EXPIRY|EXPIRES|EXPIRE|LIFETIME|LENGTH|TIMEOUT|HEADER|NAME|ALGORITHM|TYPE)$"
 )
 _URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:]*:[^/@]+@", re.I)
+_HOST_VARIABLE = re.compile(r"(^|_)(HOST|HOSTNAME|HOSTS|ADDR|ADDRESS|SERVER|SERVERS|ENDPOINT)($|_)")
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://[!-~]+")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VOLUME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}")
@@ -495,7 +496,9 @@ class _Importer:
         Service of that name: from ``expose``, else from ``host:port`` in the values that
         name it. compose keeps publishing nothing (``ports: []``)."""
         values = [
-            value for variable in self.variables.values() for value in variable.values.values()
+            (variable.name, value)
+            for variable in self.variables.values()
+            for value in variable.values.values()
         ]
         for source_name, body in original.items():
             name = self.renames[str(source_name)]
@@ -505,17 +508,14 @@ class _Importer:
             users = [
                 other for other, spec in services.items() if name in (spec.get("depends_on") or [])
             ]
-            host = re.compile(
-                rf"(?<![A-Za-z0-9_.-]){re.escape(name)}(?::([0-9]{{1,5}}))?(?![A-Za-z0-9_-])"
-            )
-            named = [match for value in values for match in host.finditer(value)]
+            named = [port for key, value in values for port in _hosted(name, key, value)]
             if not users and not named:
                 continue
             exposed = [_container_port(port) for port in (body or {}).get("expose") or []]
             found = [port for port in exposed if port is not None] or [
-                (int(match.group(1)), "tcp") for match in named if match.group(1)
+                (port, "tcp") for port in named if port is not None
             ]
-            found = [port for port in found if 1 <= port[0] <= 65535]
+            found = list(dict.fromkeys(port for port in found if 1 <= port[0] <= 65535))
             if not found:
                 self.notes.append(
                     f"services.{name}: reached by name, but no port is known: Kubernetes gets "
@@ -1060,6 +1060,20 @@ def _split_image(reference: str) -> tuple[str | None, str | None, str | None, bo
     if at and not re.fullmatch(DIGEST, digest):
         return repository, tag, None, False
     return repository, tag, digest or None, True
+
+
+def _hosted(service: str, variable: str, value: str) -> Iterator[int | None]:
+    """The ports (None: no port) at which ``value`` names ``service`` as a host: a URL's host
+    (``redis://redis:6379``, ``postgres://u:p@db/x``), a ``host:port`` entry (``search:7700``,
+    ``a:1,b:2``), or the whole value of a variable whose name says it is a host (``DB_HOST: db``;
+    ``CELERY_ROLE: worker`` does not reach ``worker``)."""
+    name = re.escape(service)
+    in_url = re.compile(rf"(?://|@){name}(?::([0-9]{{1,5}}))?(?=$|[/?#,])")
+    with_port = re.compile(rf"(?:^|,){name}:([0-9]{{1,5}})(?=$|[/,])")
+    for match in [*in_url.finditer(value), *with_port.finditer(value)]:
+        yield int(match.group(1)) if match.group(1) is not None else None
+    if value == service and _HOST_VARIABLE.search(variable):
+        yield None
 
 
 def _container_port(port: Any) -> tuple[int, str] | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,30 +21,10 @@ import yaml
 
 from envspec.models import dns_label
 from tests.helpers import run
+from tests.importing import CORPUS, import_case, init_from_compose
 from tests.readers import compose_config_or_error, compose_v1, compose_v2
 
-CASES = Path(__file__).parent / "cases" / "compose"
-CORPUS = sorted(case.name for case in CASES.iterdir() if (case / "docker-compose.yml").is_file())
 _HEALTHCHECK_DEFAULTS = {"interval": 30.0, "timeout": 30.0, "retries": 3, "start_period": 0.0}
-
-
-def _import(case: str, tmp_path: Path) -> tuple[Path, Path, str]:
-    source = tmp_path / "source"
-    shutil.copytree(CASES / case, source)
-    spec = tmp_path / "spec"
-    spec.mkdir()
-    args = ["init", "--spec", str(spec), "--from-compose", str(source / "docker-compose.yml")]
-    for env_file in sorted(source.glob(".env*")):
-        args += ["--env-file", str(env_file)]
-    result = run(*args)
-    assert result.exit_code == 0, result.output
-    rendered = run("render", "--env", "development", "--spec", str(spec))
-    assert rendered.exit_code == 0, rendered.output
-    return (
-        source / "docker-compose.yml",
-        spec / "build" / "development" / "docker-compose.yaml",
-        result.output,
-    )
 
 
 def _profiles(compose: Path) -> str:
@@ -59,7 +38,8 @@ def _profiles(compose: Path) -> str:
 @pytest.mark.parametrize("case", CORPUS)
 @pytest.mark.parametrize("binary", ["v2", "v1"])
 def test_rendered_development_is_equivalent(tmp_path: Path, case: str, binary: str) -> None:
-    original, rendered, _ = _import(case, tmp_path)
+    imported = import_case(case, tmp_path)
+    original, rendered = imported.original, imported.rendered
     reader = compose_v2() if binary == "v2" else compose_v1()
     renames = {name: dns_label(name) for name in yaml.safe_load(original.read_text())["services"]}
     if binary == "v1" and re.search(r"(?m)^name:", original.read_text()):
@@ -157,9 +137,9 @@ def _seconds(duration: Any) -> float:
 @pytest.mark.parametrize("case", CORPUS)
 def test_import_of_a_rendered_file_gives_an_equivalent_spec(tmp_path: Path, case: str) -> None:
     """Round trip: importing the compose file envspec rendered renders the same file again."""
-    _, rendered, _ = _import(case, tmp_path / "first")
+    rendered = import_case(case, tmp_path / "first").rendered
     again = tmp_path / "again"
-    result = run("init", "--spec", str(again), "--from-compose", str(rendered))
+    result = init_from_compose(again, rendered)
     assert result.exit_code == 0, result.output
     assert run("render", "--env", "development", "--spec", str(again)).exit_code == 0
     second = again / "build" / "development" / "docker-compose.yaml"

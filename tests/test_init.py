@@ -12,6 +12,7 @@ import yaml
 
 from envspec.importer import is_secret_name
 from tests.helpers import run
+from tests.importing import CASES, import_case, init_from_compose
 from tests.readers import (
     compose_config,
     compose_environment,
@@ -21,8 +22,6 @@ from tests.readers import (
     python_dotenv,
     validate_kubernetes,
 )
-
-CASES = Path(__file__).parent / "cases" / "compose"
 
 
 def test_starter_spec(tmp_path: Path) -> None:
@@ -36,21 +35,6 @@ def test_starter_spec(tmp_path: Path) -> None:
     assert run("validate", "--spec", str(tmp_path)).exit_code == 0
     again = run("init", "--spec", str(tmp_path))
     assert again.exit_code == 1 and "already exists" in again.output
-
-
-def _import(case: str, tmp_path: Path) -> tuple[Path, Path]:
-    source = tmp_path / "source"
-    shutil.copytree(CASES / case, source)
-    spec = tmp_path / "spec"
-    spec.mkdir()
-    args = ["init", "--spec", str(spec), "--from-compose", str(source / "docker-compose.yml")]
-    for env_file in sorted(source.glob(".env*")):
-        args += ["--env-file", str(env_file)]
-    result = run(*args)
-    assert result.exit_code == 0, result.output
-    rendered = run("render", "--env", "development", "--spec", str(spec))
-    assert rendered.exit_code == 0, rendered.output
-    return source, spec / "build" / "development"
 
 
 def _essentials(data: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +57,8 @@ def _essentials(data: dict[str, Any]) -> dict[str, Any]:
 def test_import_renders_an_equivalent_compose_file(
     tmp_path: Path, case: str, profiles: str
 ) -> None:
-    source, rendered = _import(case, tmp_path)
+    imported = import_case(case, tmp_path)
+    source, rendered = imported.source, imported.rendered.parent
     environment = {"COMPOSE_PROFILES": profiles} if profiles else {}
     original = _essentials(_config(compose_v2(), source, "docker-compose.yml", environment))
     generated = _essentials(compose_config(compose_v2(), rendered, environment))
@@ -89,8 +74,7 @@ def test_import_renders_an_equivalent_compose_file(
 
 
 def test_import_keeps_production_secrets_out(tmp_path: Path) -> None:
-    _import("django", tmp_path)
-    spec = tmp_path / "spec"
+    spec = import_case("django", tmp_path).spec
     texts = "".join(p.read_text() for p in spec.rglob("*.yaml") if "build" not in p.parts)
     assert "prod-db-password-never-in-spec" not in texts
     assert "prod-secret-never-in-spec" not in texts
@@ -114,9 +98,7 @@ def _config(binary: str, folder: Path, name: str, env: dict[str, str]) -> dict[s
 
 def test_import_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.yml").write_text("- not\n- compose\n")
-    result = run(
-        "init", "--spec", str(tmp_path / "spec"), "--from-compose", str(tmp_path / "bad.yml")
-    )
+    result = init_from_compose(tmp_path / "spec", tmp_path / "bad.yml")
     assert result.exit_code == 1 and "bad.yml:1:1: expected a mapping" in result.output
     assert not (tmp_path / "spec" / "envspec.yaml").exists()
     assert run("init", "--env-file", ".env").exit_code == 2
@@ -128,16 +110,11 @@ def test_import_that_needs_attention_says_what(tmp_path: Path) -> None:
     (source / "docker-compose.yml").write_text("services:\n  cache:\n    image: redis\n")
     (source / ".env").write_text("")
     (source / ".env.production").write_text("")
-    result = run(
-        "init",
-        "--spec",
-        str(tmp_path / "spec"),
-        "--from-compose",
-        str(source / "docker-compose.yml"),
-        "--env-file",
-        str(source / ".env"),
-        "--env-file",
-        str(source / ".env.production"),
+    result = init_from_compose(
+        tmp_path / "spec",
+        source / "docker-compose.yml",
+        source / ".env",
+        source / ".env.production",
     )
     assert result.exit_code == 1
     assert "services.cache: no version in non-local environment 'production'" in result.output
@@ -147,9 +124,7 @@ def test_import_that_needs_attention_says_what(tmp_path: Path) -> None:
 
 def test_unreadable_compose_file_does_not_echo_its_lines(tmp_path: Path) -> None:
     (tmp_path / "bad.yml").write_text('services:\n  app:\n    environment: {K: "canary-9a" : x}\n')
-    result = run(
-        "init", "--spec", str(tmp_path / "spec"), "--from-compose", str(tmp_path / "bad.yml")
-    )
+    result = init_from_compose(tmp_path / "spec", tmp_path / "bad.yml")
     assert result.exit_code == 1
     assert "bad.yml:3:34: invalid YAML" in result.output
     assert "canary" not in result.output
@@ -157,8 +132,7 @@ def test_unreadable_compose_file_does_not_echo_its_lines(tmp_path: Path) -> None
 
 def test_import_carries_production_values(tmp_path: Path) -> None:
     """Production's non-secret values reach production's own files, through a real reader."""
-    _, _ = _import("celery-anchors", tmp_path)
-    spec = tmp_path / "spec"
+    spec = import_case("celery-anchors", tmp_path).spec
     production = yaml.safe_load((spec / "environments" / "production.yaml").read_text())
     assert production["variables"]["LOG_LEVEL"] == "WARNING"
     assert production["variables"]["ALLOWED_HOSTS"] == "tracker.example.com"
@@ -182,16 +156,11 @@ def test_import_summary_says_what_was_found_and_what_was_not_carried(tmp_path: P
     shutil.copytree(CASES / "django", source)
     with (source / ".env.production").open("a") as env_file:
         env_file.write("CDN_HOST=cdn.example.com\n")
-    result = run(
-        "init",
-        "--spec",
-        str(tmp_path / "spec"),
-        "--from-compose",
-        str(source / "docker-compose.yml"),
-        "--env-file",
-        str(source / ".env"),
-        "--env-file",
-        str(source / ".env.production"),
+    result = init_from_compose(
+        tmp_path / "spec",
+        source / "docker-compose.yml",
+        source / ".env",
+        source / ".env.production",
     )
     assert result.exit_code == 0, result.output
     summary = result.output.split("imported:\n", 1)[1]
@@ -202,8 +171,7 @@ def test_import_summary_says_what_was_found_and_what_was_not_carried(tmp_path: P
 
 
 def test_validate_warns_about_placeholders_left(tmp_path: Path) -> None:
-    _import("django", tmp_path)
-    spec = tmp_path / "spec"
+    spec = import_case("django", tmp_path).spec
     result = run("validate", "--spec", str(spec))
     assert result.exit_code == 0, result.output
     assert (
@@ -266,7 +234,7 @@ def test_import_refuses_what_it_cannot_carry_with_its_position(tmp_path: Path) -
     ]:
         compose.write_text(text)
         spec = tmp_path / "spec"
-        result = run("init", "--spec", str(spec), "--from-compose", str(compose))
+        result = init_from_compose(spec, compose)
         assert result.exit_code == 1
         assert expected in result.output, result.output
         assert not spec.exists() or not any(spec.iterdir())
@@ -275,13 +243,7 @@ def test_import_refuses_what_it_cannot_carry_with_its_position(tmp_path: Path) -
 def test_import_summary_lists_renames_and_rewritten_hosts(tmp_path: Path) -> None:
     source = tmp_path / "source"
     shutil.copytree(CASES / "renames", source)
-    result = run(
-        "init",
-        "--spec",
-        str(tmp_path / "spec"),
-        "--from-compose",
-        str(source / "docker-compose.yml"),
-    )
+    result = init_from_compose(tmp_path / "spec", source / "docker-compose.yml")
     assert result.exit_code == 0, result.output
     assert "  renamed: MyApp -> myapp\n  renamed: my_db -> my-db\n" in result.output
     assert "services.myapp.environment.DB_HOST: names a renamed service" in result.output
@@ -296,7 +258,7 @@ def test_import_reaches_each_service_by_its_name_in_kubernetes(tmp_path: Path) -
     source = tmp_path / "source"
     shutil.copytree(CASES / "selfhosted", source)
     spec = tmp_path / "spec"
-    result = run("init", "--spec", str(spec), "--from-compose", str(source / "docker-compose.yml"))
+    result = init_from_compose(spec, source / "docker-compose.yml")
     assert result.exit_code == 0, result.output
     assert "services.db: reached by name: ports 5432" not in result.output  # no port is known
     assert "services.search: reached by name: ports 7700" in result.output
@@ -327,10 +289,20 @@ def test_import_refuses_two_services_giving_one_variable_two_values(tmp_path: Pa
         "  accounts:\n    image: a:1\n    environment:\n      PORT: '8002'\n"
     )
     spec = tmp_path / "spec"
-    result = run("init", "--spec", str(spec), "--from-compose", str(compose))
+    result = init_from_compose(spec, compose)
     assert result.exit_code == 1
     assert (
         "docker-compose.yml:9:13: services.accounts.environment.PORT: cannot import: billing "
         "gives PORT another value" in result.output
     ), result.output
     assert not (spec / "envspec.yaml").exists()
+
+
+def test_a_service_is_reached_only_where_a_value_names_it_as_a_host(tmp_path: Path) -> None:
+    """``CELERY_ROLE: worker`` is a word, not the host ``worker``; ``postgres:5432`` named by two
+    environments' URLs is one port."""
+    output = import_case("celery-anchors", tmp_path).output
+    assert "services.worker: reached" not in output
+    assert "services.postgres: reached by name: ports 5432 for its Kubernetes" in output
+    assert "services.redis: reached by name: ports 6379 for its Kubernetes" in output
+    assert "services.migrate: reached by name, but no port is known" in output  # depends_on
