@@ -52,7 +52,12 @@ _NOT_SECRET = re.compile(
 _URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:]*:[^/@]+@", re.I)
 _HOST_VARIABLE = re.compile(r"(^|_)(HOST|HOSTNAME|HOSTS|ADDR|ADDRESS|SERVER|SERVERS|ENDPOINT)($|_)")
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://[!-~]+")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_INTERPOLATION = re.compile(
+    r"\$(?:(?P<escaped>\$)|(?P<named>[_a-z][_a-z0-9]*)"
+    r"|\{(?:(?P<braced>[_a-z][_a-z0-9]*(?::?[-+?].*)?)\}|(?P<invalid>)))",
+    re.IGNORECASE,
+)
+_OPERATORS = (":?", "?", ":-", "-", ":+", "+")
 _VOLUME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}")
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(h|ms|m|s|us|ns)")
 _SECONDS = re.compile(r"([1-9][0-9]*|0)s")
@@ -823,7 +828,7 @@ class _Importer:
             return None
 
         try:
-            return _interpolate(text, lookup, keep, "$")
+            return _interpolate(text, lookup, keep)
         except ValueError as error:
             raise _RefusalError(path, str(error)) from None
 
@@ -954,7 +959,7 @@ def _names(text: str, found: list[str]) -> str:
         return name
 
     with contextlib.suppress(ValueError):  # reported where the text is resolved
-        _interpolate(text, lookup, lambda name: None, "$")
+        _interpolate(text, lookup, lambda name: None)
     return text
 
 
@@ -962,90 +967,99 @@ def _interpolate(
     text: str,
     lookup: Callable[[str, bool], str | None],
     keep: Callable[[str], str | None],
-    dollar: str,
 ) -> str:
-    """Compose's interpolation of ``text``: ``$$`` is ``dollar``, ``${NAME}``, ``$NAME``,
-    ``${NAME:-default}``, ``${NAME-default}``, ``${NAME:?error}``, ``${NAME?error}``,
-    ``${NAME:+other}`` and ``${NAME+other}`` (defaults may nest). Literal text keeps each ``$``
-    as ``dollar``. ``keep`` may give a name's replacement text as it is (a reference)."""
+    """Compose v2's interpolation of ``text`` (compose-go's rules, quirks included): ``$$`` is a
+    literal ``$``; ``$NAME``; ``${NAME}``; ``${NAME<op>text}`` with ``:-``, ``-``, ``:+``, ``+``,
+    ``:?``, ``?``, where the text runs to the brace that closes the ``{`` count (any ``{``
+    opens one) and is interpolated first, used or not. A ``$`` before anything else is refused:
+    Compose v2 keeps it, v1 refuses it. ``keep`` may give a name's replacement text as it is
+    (a reference). ``lookup`` gets each name, and whether an operator gives it a fallback."""
     out: list[str] = []
     index = 0
-    while index < len(text):
-        char = text[index]
-        if char != "$":
-            out.append(char)
-            index += 1
-            continue
-        following = text[index + 1 : index + 2]
-        if following == "$":
-            out.append(dollar)
-            index += 2
-        elif following == "{":
-            end = _closing(text, index + 2)
-            out.append(_braced(text[index + 2 : end], lookup, keep, dollar))
-            index = end + 1
-        else:
-            match = _NAME.match(text, index + 1)
-            if match is None:
-                raise ValueError("'$' not followed by a name or '$' (write '$$' for a '$')")
-            out.append(_value_of(match.group(), lookup, keep, dollar))
-            index = match.end()
+    for match in _INTERPOLATION.finditer(text):
+        out.append(_literal(text[index : match.start()]))
+        out.append(_replacement(match.group(), lookup, keep))
+        index = match.end()
+    out.append(_literal(text[index:]))
     return "".join(out)
 
 
-def _closing(text: str, start: int) -> int:
+def _literal(text: str) -> str:
+    if "$" in text:
+        raise ValueError(
+            "'$' not followed by a name, '{' or '$' (Compose v1 refuses it; write '$$' for a '$')"
+        )
+    return text
+
+
+def _replacement(
+    substring: str,
+    lookup: Callable[[str, bool], str | None],
+    keep: Callable[[str], str | None],
+) -> str:
+    found = [(substring.find(op), op) for op in _OPERATORS if op in substring]
+    operator = min(found)[1] if found else None
+    rest = ""
+    close = _closing(substring)
+    if close >= 0:
+        substring, rest = substring[: close + 1], substring[close + 1 :]
+    match = _INTERPOLATION.match(substring)
+    if match is None or match.group("invalid") is not None:
+        raise ValueError(
+            "'${' not followed by a name and '}' or ':-', '-', ':+', '+', ':?', '?' "
+            "(not an interpolation compose reads)"
+        )
+    if match.group("escaped"):
+        return "$"
+    if match.group("named"):
+        return _value_of(match.group("named"), lookup, keep)
+    braced = match.group("braced")
+    if operator is None or operator not in braced:
+        return _value_of(braced, lookup, keep)
+    name, argument = braced.split(operator, 1)
+    argument = _interpolate(argument, lookup, keep)
+    kept = keep(name)
+    if kept is not None:
+        return kept + _interpolate(rest, lookup, keep)
+    value = lookup(name, True)
+    empty = value is None or (operator.startswith(":") and value == "")
+    if operator.endswith("?"):
+        if empty:
+            raise ValueError(f"required variable {name} is not set: {argument or 'no message'}")
+        result = value or ""
+    elif operator.endswith("-"):
+        result = argument if empty else (value or "")
+    else:
+        result = (value or "") if empty else argument
+    return result + _interpolate(rest, lookup, keep)
+
+
+def _closing(text: str) -> int:
+    """Where compose-go ends a braced interpolation: where its count of ``{`` (each skipping
+    the character after it) is closed again; -1 when never."""
     depth = 0
-    for index in range(start, len(text)):
-        if text.startswith("${", index):
-            depth += 1
-        elif text[index] == "}":
+    index = 0
+    while index < len(text):
+        if text[index] == "}":
+            depth -= 1
             if depth == 0:
                 return index
-            depth -= 1
-    raise ValueError("an interpolation '${' has no closing '}'")
+        if text[index] == "{":
+            depth += 1
+            index += 1
+        index += 1
+    return -1
 
 
 def _value_of(
     name: str,
     lookup: Callable[[str, bool], str | None],
     keep: Callable[[str], str | None],
-    dollar: str,
 ) -> str:
     kept = keep(name)
     if kept is not None:
         return kept
-    found = lookup(name, False)
-    return (found or "").replace("$", dollar)
-
-
-def _braced(
-    inner: str,
-    lookup: Callable[[str, bool], str | None],
-    keep: Callable[[str], str | None],
-    dollar: str,
-) -> str:
-    match = _NAME.match(inner)
-    if match is None:
-        raise ValueError(f"'${{{inner}}}' is not an interpolation compose reads")
-    name, rest = match.group(), inner[match.end() :]
-    if not rest:
-        return _value_of(name, lookup, keep, dollar)
-    operator = rest[:2] if rest[:2] in (":-", ":?", ":+") else rest[:1]
-    if operator not in (":-", ":?", ":+", "-", "?", "+"):
-        raise ValueError(f"'${{{inner}}}' is not an interpolation compose reads")
-    argument = rest[len(operator) :]
-    kept = keep(name)
-    if kept is not None:
-        return kept
-    found = lookup(name, True)
-    missing = found is None or (operator.startswith(":") and found == "")
-    if operator.endswith("+"):
-        return "" if missing else _interpolate(argument, lookup, keep, dollar)
-    if found is None or missing:
-        if operator.endswith("-"):
-            return _interpolate(argument, lookup, keep, dollar)
-        raise ValueError(f"required variable {name} is not set: {argument or 'no message'}")
-    return found.replace("$", dollar)
+    return lookup(name, False) or ""
 
 
 def _split_image(reference: str) -> tuple[str | None, str | None, str | None, bool]:
