@@ -379,6 +379,8 @@ class ServiceFields(Model):
     depends_on: tuple[DnsLabel, ...] | None = None
     healthcheck: Healthcheck | None = None
     variables: tuple[VariableName, ...] | None = None
+    values: dict[str, VariableValueField] | None = None
+    """The service's own values for variables it receives: they win over the environment's."""
     volumes: dict[VolumeName, VolumeField] | None = None
     resources: Resources | None = None
     external: bool | None = None

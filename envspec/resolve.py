@@ -7,6 +7,7 @@ is kept only in local environments, and no message built here ever contains a se
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -93,11 +94,35 @@ class Part(NamedTuple):
 
 @dataclass(frozen=True)
 class ResolvedService:
+    """A service in one environment. :meth:`value` is the one place that says what a variable
+    it receives is for it: its own value (``services.<svc>.values``, or an environment-wide
+    derived value composed again from its own parts), else the environment's."""
+
     name: str
     spec: Service
     external: bool
     variables: tuple[str, ...]
     depends_on: tuple[str, ...]
+    scope: Mapping[str, ResolvedVariable] = dataclasses.field(default_factory=dict, compare=False)
+    """The environment's values."""
+    own: Mapping[str, ResolvedVariable] = dataclasses.field(default_factory=dict, compare=False)
+    """The values that are the service's own here."""
+
+    def value(self, name: str) -> ResolvedVariable:
+        """Variable ``name`` as this service reads it."""
+        own = self.own.get(name)
+        return own if own is not None else self.scope[name]
+
+    @property
+    def values(self) -> tuple[ResolvedVariable, ...]:
+        """Every variable the service receives, with its value for this service."""
+        return tuple(self.value(name) for name in self.variables)
+
+    def secret_name(self, name: str) -> str:
+        """Where a secret of the service comes from, by name: the variable's own name for the
+        environment's value; ``<SERVICE>__<NAME>`` (``BILLING__DATABASE_URL``) for its own: the
+        shell variable compose reads and the key in the environment's Secret."""
+        return own_secret_name(self.name, name) if name in self.own else name
 
     @property
     def image(self) -> str:
@@ -126,6 +151,12 @@ class ResolvedService:
         if self.spec.security is not None:
             return self.spec.security
         return "restricted" if self.uid else "baseline"
+
+
+def own_secret_name(service: str, name: str) -> str:
+    """The name a service's own secret value has outside the service (see
+    :meth:`ResolvedService.secret_name`)."""
+    return f"{service.upper().replace('-', '_')}__{name}"
 
 
 @dataclass(frozen=True)
@@ -178,6 +209,10 @@ class Resolution:
     defaults: Mapping[str, ResolvedVariable]
 
 
+Pending = dict[str, tuple[DerivedSource, bool, SpecPath]]
+"""Derived values to compose, by name: the formula, whether the overlay wrote it, its path."""
+
+
 class Resolver:
     """Resolves a spec one environment at a time, so that work on the environments already
     resolved can start while the others are.
@@ -205,6 +240,7 @@ class Resolver:
             variables.update(here.derived(overlay, variables, merged))
             variables = {name: variables[name] for name in spec.variables if name in variables}
         services = tuple(here.services(overlay, merged, variables))
+        here.report_unset(services)
         if self.problems:
             return None
         deployed = {service.name: service for service in services if not service.external}
@@ -316,9 +352,11 @@ class _EnvironmentResolution(_Checks):
     ) -> None:
         super().__init__(spec, name, sources, problems)
         self.config = config
-        self.pending: dict[str, tuple[DerivedSource, bool, SpecPath]] = {}
-        """Derived values to compose once every other value is known: formula, whether it is
-        the overlay's, and its path."""
+        self.pending: Pending = {}
+        """Derived values to compose once every other value is known."""
+        self.unset: dict[str, tuple[bool, SpecPath, str]] = {}
+        """Variables without a value here that need one, each with its problem: reported
+        unless every service that receives it has its own value."""
 
     def variables(
         self, overlay: Overlay, defaults: Mapping[str, ResolvedVariable]
@@ -339,7 +377,7 @@ class _EnvironmentResolution(_Checks):
                 resolved = defaults.get(name)
                 if resolved is None:
                     if variable.default is None and variable.is_required:
-                        self._problem(
+                        self.unset[name] = (
                             False,
                             ("variables", name),
                             f"no value in environment '{self.name}': give it a default or set "
@@ -353,21 +391,40 @@ class _EnvironmentResolution(_Checks):
                     self._check_rules(variable, name, resolved.value, False, resolved.origin.path)
                 yield name, resolved
                 continue
-            path: SpecPath = ("variables", name)
             assert overlay_source is not None
-            origin = Origin(overlay_source, path)
-            if isinstance(raw, SecretSource):
-                yield name, ResolvedVariable(name, variable, None, raw.secret, origin, True)
-                continue
-            if variable.secret and not local:
-                self._secret_literal(True, path, name)
-                continue
-            text = self._typed(variable, name, raw, True, path)
-            if text is None:
-                continue
-            if variable.rules:
-                self._check_rules(variable, name, text, True, path)
-            yield name, ResolvedVariable(name, variable, text, None, origin, variable.secret)
+            found = self._value(name, variable, raw, True, ("variables", name))
+            if found is not None:
+                yield name, found
+
+    def _value(
+        self,
+        name: str,
+        variable: Variable,
+        raw: SecretSource | LiteralValue,
+        in_overlay: bool,
+        path: SpecPath,
+    ) -> ResolvedVariable | None:
+        """A value written for ``name`` (not derived) resolved, or None (reported)."""
+        origin = Origin(self._source(in_overlay), path)
+        if isinstance(raw, SecretSource):
+            return ResolvedVariable(name, variable, None, raw.secret, origin, True)
+        if variable.secret and not self.config.local:
+            self._secret_literal(in_overlay, path, name)
+            return None
+        text = self._typed(variable, name, raw, in_overlay, path)
+        if text is None:
+            return None
+        if variable.rules:
+            self._check_rules(variable, name, text, in_overlay, path)
+        return ResolvedVariable(name, variable, text, None, origin, variable.secret)
+
+    def report_unset(self, services: Iterable[ResolvedService]) -> None:
+        """A problem for each required variable without a value here, unless every service
+        that receives it has its own."""
+        for name, (in_overlay, path, message) in self.unset.items():
+            receivers = [service for service in services if name in self._receives(service.spec)]
+            if not receivers or not all(name in service.own for service in receivers):
+                self._problem(in_overlay, path, message)
 
     def _secret_literal(self, in_overlay: bool, path: SpecPath, name: str) -> None:
         self._problem(
@@ -405,25 +462,28 @@ class _EnvironmentResolution(_Checks):
         overlay: Overlay,
         variables: Mapping[str, ResolvedVariable],
         services: Mapping[str, Service],
+        pending: Pending | None = None,
     ) -> dict[str, ResolvedVariable]:
-        """Every derived value here, each after the derived values it uses."""
+        """Every derived value here (those ``pending``, by default the environment's), each
+        after the derived values it uses, from ``variables``."""
+        pending = self.pending if pending is None else pending
         found: dict[str, ResolvedVariable] = {}
-        for name in self._derivation_order():
-            resolved = self._derive(name, overlay, variables, found, services)
+        for name in self._derivation_order(pending):
+            resolved = self._derive(name, overlay, variables, found, services, pending=pending)
             if resolved is not None:
                 found[name] = resolved
         return found
 
-    def _derivation_order(self) -> list[str]:
+    def _derivation_order(self, pending: Pending) -> list[str]:
         """Derived values in an order where each comes after those it uses; those on a cycle
         are reported and left out."""
         graph = {
             name: [
                 token.name
                 for token in source.tokens
-                if isinstance(token, VariablePart) and token.name in self.pending
+                if isinstance(token, VariablePart) and token.name in pending
             ]
-            for name, (source, _, _) in self.pending.items()
+            for name, (source, _, _) in pending.items()
         }
         state: dict[str, int] = {}
         order: list[str] = []
@@ -444,7 +504,7 @@ class _EnvironmentResolution(_Checks):
                 elif state.get(child) == 1:
                     cycle = [*trail[trail.index(child) :], child]
                     cyclic.update(cycle)
-                    _, in_overlay, path = self.pending[trail[-1]]
+                    _, in_overlay, path = pending[trail[-1]]
                     self._problem(
                         in_overlay,
                         (*path, "from"),
@@ -463,8 +523,10 @@ class _EnvironmentResolution(_Checks):
         variables: Mapping[str, ResolvedVariable],
         found: Mapping[str, ResolvedVariable],
         services: Mapping[str, Service],
+        *,
+        pending: Pending,
     ) -> ResolvedVariable | None:
-        source, in_overlay, path = self.pending[name]
+        source, in_overlay, path = pending[name]
         variable = self.spec.variables[name]
         at: SpecPath = (*path, "from")
         pieces: list[Piece] = []
@@ -478,13 +540,7 @@ class _EnvironmentResolution(_Checks):
                 part = variables.get(token.name) or found.get(token.name)
                 if part is None:
                     complete = False
-                    if token.name not in self.pending:  # else its own problem is reported
-                        self._problem(
-                            in_overlay,
-                            at,
-                            f"'{name}' uses '{token.name}', which has no value in environment "
-                            f"'{self.name}'",
-                        )
+                    self._missing_part(name, token.name, pending, in_overlay, at)
                     continue
                 parts.append(Part(token.name, part, None, None))
                 if part.spec.secret:
@@ -535,6 +591,17 @@ class _EnvironmentResolution(_Checks):
         return ResolvedVariable(
             name, variable, text, None, origin, variable.secret, source.formula, None, tuple(parts)
         )
+
+    def _missing_part(
+        self, name: str, part: str, pending: Pending, in_overlay: bool, at: SpecPath
+    ) -> None:
+        """Report that derived value ``name`` uses ``part``, which has no value here (later,
+        unless the services that receive ``name`` compose their own)."""
+        message = f"'{name}' uses '{part}', which has no value in environment '{self.name}'"
+        if pending is self.pending and part in self.unset:
+            self.unset[name] = (in_overlay, at, message)
+        elif part not in pending:  # else its own problem is reported
+            self._problem(in_overlay, at, message)
 
     def _fact(
         self,
@@ -641,21 +708,94 @@ class _EnvironmentResolution(_Checks):
                     ("services", name, "user" if patched.user is not None else "security"),
                     f"{RESTRICTED_ROOT} (environment '{self.name}')",
                 )
-            receives = (
-                service.variables if service.variables is not None else tuple(self.spec.variables)
-            )
+            receives = self._receives(service)
             depends_on = tuple(
                 dependency
                 for dependency in service.depends_on or ()
                 if dependency in merged and not merged[dependency].external
             )
+            own = self._own_values(name, service, overlay, variables, merged)
             yield ResolvedService(
                 name=name,
                 spec=service,
                 external=external,
-                variables=tuple([v for v in receives if v in variables]),
+                variables=tuple([v for v in receives if v in variables or v in own]),
                 depends_on=depends_on,
+                scope=variables,
+                own=own,
             )
+
+    def _receives(self, service: Service) -> tuple[str, ...]:
+        return service.variables if service.variables is not None else tuple(self.spec.variables)
+
+    def _own_values(
+        self,
+        name: str,
+        service: Service,
+        overlay: Overlay,
+        variables: Mapping[str, ResolvedVariable],
+        merged: Mapping[str, Service],
+    ) -> dict[str, ResolvedVariable]:
+        """The service's own values here: those it gives (the overlay's over the base's), and
+        each environment-wide derived value composed again where the service changes a part."""
+        if not service.values:
+            return {}
+        patch = overlay.services.get(name)
+        written_here = set(patch.values or ()) if patch is not None else set()
+        received = set(self._receives(service))
+        own: dict[str, ResolvedVariable] = {}
+        pending: Pending = {}
+        for variable_name, raw in service.values.items():
+            variable = self.spec.variables.get(variable_name)
+            if variable is None:
+                continue  # reported by validation
+            in_overlay = variable_name in written_here
+            path: SpecPath = ("services", name, "values", variable_name)
+            if variable_name not in received:
+                self._problem(
+                    in_overlay,
+                    path,
+                    f"service '{name}' does not receive '{variable_name}' in environment "
+                    f"'{self.name}': add it to services.{name}.variables, or remove this value",
+                )
+            elif isinstance(raw, DerivedSource):
+                pending[variable_name] = (raw, in_overlay, path)
+            else:
+                resolved = self._value(variable_name, variable, raw, in_overlay, path)
+                if resolved is not None:
+                    own[variable_name] = resolved
+        changed = set(service.values)
+        grown = True
+        while grown:
+            grown = False
+            for derived_name, entry in self.pending.items():
+                if derived_name in changed:
+                    continue
+                if any(
+                    isinstance(token, VariablePart) and token.name in changed
+                    for token in entry[0].tokens
+                ):
+                    changed.add(derived_name)
+                    pending[derived_name] = entry
+                    grown = True
+        if not pending:
+            return own
+        scope = {**variables, **own}
+        for derived_name in pending:
+            scope.pop(derived_name, None)
+        for derived_name, resolved in self.derived(overlay, scope, merged, pending).items():
+            shared = variables.get(derived_name)
+            if derived_name in service.values or not _same_value(resolved, shared):
+                own[derived_name] = resolved
+        return own
+
+
+def _same_value(one: ResolvedVariable, other: ResolvedVariable | None) -> bool:
+    return other is not None and (one.value, one.reference, one.composition) == (
+        other.value,
+        other.reference,
+        other.composition,
+    )
 
 
 def merge_service(base: Service, patch: ServicePatch | None) -> Service:
@@ -670,6 +810,8 @@ def merge_service(base: Service, patch: ServicePatch | None) -> Service:
             value = current.model_copy(
                 update={name: getattr(value, name) for name in value.model_fields_set}
             )
+        elif field == "values" and current is not None and value is not None:
+            value = {**current, **value}
         elif field == "compose" and current is not None and value is not None:
             value = deep_merge(current, value)
         elif field == "kubernetes" and current is not None and value is not None:

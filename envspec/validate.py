@@ -285,6 +285,7 @@ def _cross_references(spec: Spec, source: SourceMap, known: Known) -> Iterator[P
         yield from _known(
             source, ("services", name, "variables"), service.variables, known.variables, "variable"
         )
+        yield from _service_values(source, ("services", name), service, known)
         yield from _escape_hatches(source, ("services", name), service, known)
         yield from _known(
             source,
@@ -391,6 +392,7 @@ def _overlay_references(overlay: Overlay, source: SourceMap, known: Known) -> It
         yield from _known(
             source, ("services", name, "variables"), patch.variables, known.variables, "variable"
         )
+        yield from _service_values(source, ("services", name), patch, known)
         yield from _escape_hatches(source, ("services", name), patch, known)
     for index, difference in enumerate(overlay.differences):
         yield from _known(
@@ -400,6 +402,21 @@ def _overlay_references(overlay: Overlay, source: SourceMap, known: Known) -> It
             known.environments,
             "environment",
         )
+
+
+def _service_values(
+    source: SourceMap, path: SpecPath, service: ServiceFields, known: Known
+) -> Iterator[Problem]:
+    """A service's own values name declared variables, and their formulas known names."""
+    for name, value in (service.values or {}).items():
+        at = (*path, "values", name)
+        if name not in known.variables:
+            yield _key(
+                source,
+                at,
+                f"unknown variable '{name}'" + did_you_mean(name, sorted(known.variables)),
+            )
+        yield from _formula_references(source, at, value, known)
 
 
 _DECLARE = "declare it under variables"

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from envspec.models import ENVIRONMENT_VARIABLE, Autoscale
-from envspec.render._common import check_values, map_strings, yaml_header
+from envspec.render._common import check_values, map_strings, received_values, yaml_header
 from envspec.render.base import RenderedFile, Templates, merging
 from envspec.render.filters import compose_escape, compose_value
 from envspec.resolve import ResolvedEnvironment, ResolvedTask
@@ -30,9 +30,8 @@ class ComposeRenderer:
         self, environment: ResolvedEnvironment, templates: Templates
     ) -> Iterable[RenderedFile]:
         services = environment.deployed
-        received = {name for service in services for name in service.variables}
         check_values(
-            (environment.variables[name] for name in sorted(received)),
+            received_values(services),
             compose_value,
             environment.name,
             "docker-compose.yaml",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from envspec.derive import Composition, compose
@@ -119,14 +119,16 @@ def compose_escape(value: str) -> str:
     return value.replace("$", "$$")
 
 
-def compose_composition(composition: Composition) -> str:
+def compose_composition(composition: Composition, shell_name: Callable[[str], str] = str) -> str:
     """A derived value with secret parts for a compose file: each part interpolated from the
-    shell of whoever runs compose (``${PART:?...}``), the literal text escaped."""
-    return compose(
-        composition,
-        compose_escape,
-        lambda part: "${" + part + ":?" + part + " is a secret; export it in your shell}",
-    )
+    shell of whoever runs compose (``${PART:?...}``, or the name ``shell_name`` gives the part),
+    the literal text escaped."""
+    return compose(composition, compose_escape, lambda part: compose_secret(shell_name(part)))
+
+
+def compose_secret(name: str) -> str:
+    """A secret in a compose file: taken from the shell variable ``name`` when compose runs."""
+    return "${" + name + ":?" + name + " is a secret; export it in your shell}"
 
 
 def kubelet_composition(composition: Composition) -> str:
@@ -205,6 +207,7 @@ FILTERS = {
     "compose_escape": compose_escape,
     "kubernetes_env": kubernetes_env,
     "compose_composition": compose_composition,
+    "compose_secret": compose_secret,
     "dotenv": dotenv_quote,
     "comment": comment,
     "pyrepr": repr,

@@ -76,8 +76,14 @@ class KubernetesRenderer:
     def render(
         self, environment: ResolvedEnvironment, templates: Templates
     ) -> Iterable[RenderedFile]:
+        own = [
+            service.own[name]
+            for service in environment.deployed
+            for name in service.variables
+            if name in service.own
+        ]
         check_values(
-            environment.variables.values(),
+            [*environment.variables.values(), *own],
             kubernetes_value,
             environment.name,
             "Kubernetes manifests",
@@ -191,13 +197,24 @@ class _Manifests:
     ) -> str:
         return self.templates.render_yaml(template, change, **context)
 
+    def secret_values(self) -> list[tuple[str, ResolvedVariable]]:
+        """Each secret value a deployed service reads (a derived value's secret parts
+        included), by its key: the environment's in the spec's order, then services' own."""
+        found: dict[str, ResolvedVariable] = {}
+        for service in self.environment.deployed:
+            for name in service.variables:
+                composition = service.value(name).composition
+                for used in parts(composition) if composition is not None else (name,):
+                    variable = service.value(used)
+                    if variable.sensitive and variable.composition is None:
+                        found.setdefault(service.secret_name(used), variable)
+        order = {name: index for index, name in enumerate(self.environment.variables)}
+        return sorted(
+            found.items(),
+            key=lambda item: (item[0] != item[1].name, order.get(item[1].name, -1), item[0]),
+        )
+
     def secret_plan(self) -> SecretPlan:
-        variables = self.environment.variables
-        received = {name for service in self.environment.deployed for name in service.variables}
-        for name in list(received):
-            composition = variables[name].composition
-            if composition is not None:
-                received.update(parts(composition))
         refs: dict[str, KeyRef] = {}
         skeleton: dict[str, str] = {}
         skeleton_references: dict[str, str] = {}
@@ -205,11 +222,9 @@ class _Manifests:
         fake: dict[str, str] = {}
         external_mode = self.environment.config.secrets.mode == "external-secrets"
         fake_provider = self.environment.config.secrets.provider == "fake"
-        backends: dict[str, str] = {}
+        backends: dict[str, ResolvedVariable] = {}
         problems: list[Problem] = []
-        for name, variable in self.environment.variables.items():
-            if name not in received or not variable.sensitive or variable.composition:
-                continue
+        for name, variable in self.secret_values():
             reference = variable.reference
             if fake_provider and reference is None:
                 assert variable.value is not None
@@ -223,7 +238,7 @@ class _Manifests:
                 refs[name] = KeyRef(reference.path, reference.key)
             elif reference is not None and external_mode and reference.backend in STORE_BACKENDS:
                 external[name] = reference
-                backends.setdefault(reference.backend, name)
+                backends.setdefault(reference.backend, variable)
                 refs[name] = KeyRef(self.secrets_name, name)
             else:
                 skeleton[name] = variable.value if variable.value is not None else ""
@@ -285,7 +300,7 @@ class _Manifests:
                 labels=labels,
                 selector=selector,
                 autoscale=autoscale,
-                checksum=self._checksum(data, secret_refs, composed),
+                checksum=self._checksum(service, data, secret_refs, composed),
                 config_map=config_map,
                 secret_refs=secret_refs,
                 composed=composed,
@@ -336,7 +351,7 @@ class _Manifests:
         payload = {
             "image": service.image,
             "command": task.spec.command,
-            "config": self._checksum(data, secret_refs, composed),
+            "config": self._checksum(service, data, secret_refs, composed),
             "user": service.spec.user,
             "security": service.security,
             "shutdown": service.shutdown.model_dump(),
@@ -369,7 +384,7 @@ class _Manifests:
         """What a service's containers get: the plain values (its ConfigMap), the secretKeyRefs
         (each derived value's secret parts among them) and the derived values the kubelet
         composes from those."""
-        variables = [self.environment.variables[name] for name in service.variables]
+        variables = service.values
         data: dict[str, str] = {ENVIRONMENT_VARIABLE: self.environment.name} if variables else {}
         data.update((v.name, v.value) for v in variables if not v.sensitive and v.value is not None)
         secret_refs: dict[str, KeyRef] = {}
@@ -377,19 +392,22 @@ class _Manifests:
         for variable in variables:
             if variable.composition is not None:
                 for part in parts(variable.composition):
-                    secret_refs.setdefault(part, plan.refs[part])
+                    secret_refs.setdefault(part, plan.refs[service.secret_name(part)])
                 composed[variable.name] = kubelet_composition(variable.composition)
             elif variable.sensitive:
-                secret_refs.setdefault(variable.name, plan.refs[variable.name])
+                secret_refs.setdefault(variable.name, plan.refs[service.secret_name(variable.name)])
         return data, secret_refs, composed
 
     def _checksum(
-        self, data: dict[str, str], secret_refs: dict[str, KeyRef], composed: dict[str, str]
+        self,
+        service: ResolvedService,
+        data: dict[str, str],
+        secret_refs: dict[str, KeyRef],
+        composed: dict[str, str],
     ) -> str:
         """Changes whenever the pod's configuration changes, so the Deployment rolls its pods."""
-        variables = self.environment.variables
         references = {
-            name: [ref.secret, ref.key, str(variables[name].reference or "")]
+            name: [ref.secret, ref.key, str(service.value(name).reference or "")]
             for name, ref in secret_refs.items()
         }
         content: dict[str, object] = {"data": data, "secrets": references}
@@ -515,8 +533,10 @@ def _resources(service: ResolvedService) -> dict[str, dict[str, str]]:
     return {section: amounts for section, amounts in sections.items() if amounts}
 
 
-def _mixed_backends(environment: ResolvedEnvironment, backends: dict[str, str]) -> Problem:
-    first = environment.variables[next(iter(backends.values()))].origin.position()
+def _mixed_backends(
+    environment: ResolvedEnvironment, backends: dict[str, ResolvedVariable]
+) -> Problem:
+    first = next(iter(backends.values())).origin.position()
     return Problem.at(
         first,
         "secrets",
