@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from envspec import parity
     from envspec import verify as verifying
     from envspec.models import Variable
-    from envspec.resolve import Part, ResolvedEnvironment
+    from envspec.resolve import Part, ResolvedEnvironment, ResolvedVariable
 
 __all__ = ["Checked", "Project", "RenderOptions", "RenderResult", "select_environment"]
 
@@ -173,11 +173,17 @@ class PartSource:
 
 @dataclass(frozen=True)
 class EnvironmentValue:
+    """A variable's value in one environment (``environment``), or one service's own value
+    there (``service``)."""
+
     environment: str
     shown: str
     origin: str
     formula: str | None = None
     parts: tuple[PartSource, ...] = ()
+    services: tuple[EnvironmentValue, ...] = ()
+    """The services that have their own value here."""
+    service: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         found: dict[str, object] = {"value": self.shown, "origin": self.origin}
@@ -186,6 +192,8 @@ class EnvironmentValue:
             found["parts"] = {
                 part.label: {"value": part.shown, "origin": part.origin} for part in self.parts
             }
+        if self.services:
+            found["services"] = {str(value.service): value.as_dict() for value in self.services}
         return found
 
 
@@ -221,15 +229,16 @@ def explain(project: Project, name: str) -> Explanation:
         raise EnvspecError(f"unknown variable '{name}'{did_you_mean(name, variables)}")
     values = []
     for env_name, environment in project.environments.items():
-        resolved = environment.variables.get(name)
-        shown = parity.shown(resolved)
-        if resolved is None:
-            values.append(EnvironmentValue(env_name, shown, "not set"))
-            continue
-        parts = tuple(_part_source(part) for part in resolved.parts)
-        values.append(
-            EnvironmentValue(env_name, shown, str(resolved.origin), resolved.formula, parts)
+        own = tuple(
+            _value_of(env_name, service.own[name], service.name)
+            for service in environment.services
+            if name in service.own and name in service.variables
         )
+        resolved = environment.variables.get(name)
+        if resolved is None:
+            values.append(EnvironmentValue(env_name, parity.shown(None), "not set", services=own))
+            continue
+        values.append(_value_of(env_name, resolved, None, own))
     services = tuple(
         sorted(
             {
@@ -249,6 +258,26 @@ def explain(project: Project, name: str) -> Explanation:
         )
     )
     return Explanation(name, variables[name], tuple(values), services, files)
+
+
+def _value_of(
+    environment: str,
+    resolved: ResolvedVariable,
+    service: str | None,
+    services: tuple[EnvironmentValue, ...] = (),
+) -> EnvironmentValue:
+    from envspec import parity
+
+    parts = tuple(_part_source(part) for part in resolved.parts)
+    return EnvironmentValue(
+        environment,
+        parity.shown(resolved),
+        str(resolved.origin),
+        resolved.formula,
+        parts,
+        services,
+        service,
+    )
 
 
 def _part_source(part: Part) -> PartSource:

@@ -181,6 +181,9 @@ def render_explanation(explanation: Explanation, output_format: str) -> str:
     for item in explanation.environments:
         lines.append(f"    {item.environment}: {item.shown}  [{item.origin}]")
         lines += [f"      {part.label}: {part.shown}  [{part.origin}]" for part in item.parts]
+        for own in item.services:
+            lines.append(f"      service {own.service}: {own.shown}  [{own.origin}]")
+            lines += [f"        {part.label}: {part.shown}  [{part.origin}]" for part in own.parts]
     lines.append("  received by: " + (", ".join(explanation.services) or "no service"))
     lines.append("  written to:")
     lines += [f"    {path}" for path in explanation.files]
