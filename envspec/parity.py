@@ -57,6 +57,7 @@ def diff(
     is found, most expected ones are not. This is what a parity check needs, at a fraction of
     the cost on large specs."""
     found = list(_service_differences(a, b, policy))
+    found += _own_value_differences(a, b, policy, judged)
     found += _variable_differences(a, b, policy, _judged_names(a, b, policy) if judged else None)
     return [_judge(difference, a, b, policy.scores) for difference in found]
 
@@ -203,18 +204,45 @@ def _variable_differences(
             else:
                 yield _pinned(path, shown(one), shown(other), policy.variables, policy.scores)
             continue
-        if one.formula is not None and one.formula == other.formula:
-            continue  # the same formula is parity, whatever its parts are here
-        if one.value == other.value and one.reference == other.reference and not one.formula:
+        found = _value_difference(f"variables.{name}", one, other, policy)
+        if found is not None:
+            yield found
+
+
+def _value_difference(
+    path: str, one: ResolvedVariable, other: ResolvedVariable, policy: ParityPolicy
+) -> Difference | None:
+    """How two values of a variable differ: by source (expected), by value (undeclared for a
+    strict variable, else expected), or not at all (None)."""
+    if one.formula is not None and one.formula == other.formula:
+        return None  # the same formula is parity, whatever its parts are here
+    if one.value == other.value and one.reference == other.reference and not one.formula:
+        return None
+    if _source(one) != _source(other):
+        return Difference(f"{path}.source", _source(one), _source(other), "expected")
+    if policy.strict_values and one.spec.parity == "strict":
+        return Difference(path, shown(one), shown(other), "undeclared", "", 0)
+    return Difference(path, shown(one), shown(other), "expected")
+
+
+def _own_value_differences(
+    a: ResolvedEnvironment, b: ResolvedEnvironment, policy: ParityPolicy, judged: bool
+) -> Iterator[Difference]:
+    """How a service's value of a variable differs where it has its own in either environment
+    (``services.<svc>.values.<NAME>``); with ``judged``, strict variables only."""
+    right = {service.name: service for service in b.services}
+    for one in sorted(a.services, key=lambda service: service.name):
+        other = right.get(one.name)
+        if other is None or not (one.own or other.own):
             continue
-        if _source(one) != _source(other):
-            yield Difference(f"variables.{name}.source", _source(one), _source(other), "expected")
-        else:
-            path = f"variables.{name}"
-            if policy.strict_values and one.spec.parity == "strict":
-                yield Difference(path, shown(one), shown(other), "undeclared", "", 0)
-            else:
-                yield Difference(path, shown(one), shown(other), "expected")
+        names = (one.own.keys() | other.own.keys()) & set(one.variables) & set(other.variables)
+        for name in sorted(names):
+            x, y = one.value(name), other.value(name)
+            if judged and not (policy.strict_values and x.spec.parity == "strict"):
+                continue
+            found = _value_difference(f"services.{one.name}.values.{name}", x, y, policy)
+            if found is not None:
+                yield found
 
 
 def _judge(
@@ -396,10 +424,12 @@ def matrix_of(
 
 
 def _row_of(path: str) -> str:
-    """The row a difference counts in: ``services.<svc>`` for anything of a service,
-    ``variables`` for any variable."""
+    """The row a difference counts in: ``services.<svc>`` for anything of a service but its
+    own values, ``variables`` for any variable and any service's own value."""
     parts = path.split(".")
-    return ".".join(parts[:2]) if parts[0] == "services" else parts[0]
+    if parts[0] != "services":
+        return parts[0]
+    return "variables" if parts[2:3] == ["values"] else ".".join(parts[:2])
 
 
 def _service_rows(

@@ -468,3 +468,91 @@ def test_the_most_specific_value_wins(layers: list[tuple[str, set[str]]], texts:
                 assert resolved.value("V").value == value[present[0]], (service, environment)
             else:
                 assert "V" not in resolved.variables
+
+
+def _strict_spec(tmp_path: Path, declared: bool) -> Path:
+    base = _base()
+    base["variables"]["API_VERSION"] = {"parity": "strict", "default": "v1"}
+    base["services"]["billing"]["variables"].append("API_VERSION")
+    overlays = json.loads(json.dumps(OVERLAYS))
+    overlays["production"]["services"]["billing"]["values"]["API_VERSION"] = "v2"
+    if declared:
+        overlays["production"]["differences"] = [
+            {"path": "services.billing.values.API_VERSION", "reason": "billing moves first"}
+        ]
+    return write_spec(tmp_path / "spec", base, overlays)
+
+
+def test_diff_shows_each_service_s_own_values(tmp_path: Path) -> None:
+    spec = _strict_spec(tmp_path, declared=False)
+    result = run("diff", "staging", "production", "--spec", str(spec), "--format", "json")
+    assert result.exit_code == 1, result.output
+    rows = {row["path"]: row for row in json.loads(result.output)["differences"]}
+    assert rows["services.billing.values.API_VERSION"] == {
+        "path": "services.billing.values.API_VERSION",
+        "left": "'v1'",
+        "right": "'v2'",
+        "status": "undeclared",
+        "reason": "",
+    }
+    assert rows["services.billing.values.LOG_LEVEL"]["status"] == "expected"
+    assert rows["services.billing.values.LOG_LEVEL"]["right"] == "'WARNING'"
+    assert rows["services.billing.values.DB_PASSWORD"]["left"] == "vault://staging/billing#db"
+    assert rows["services.billing.values.CACHE_URL.source"] == {
+        "path": "services.billing.values.CACHE_URL.source",
+        "left": "derived",
+        "right": "literal",
+        "status": "expected",
+        "reason": "",
+    }
+    assert "variables.API_VERSION" not in rows, "every other service reads v1 in both"
+    assert "services.shop.values.LOG_LEVEL" not in rows
+
+
+def test_validate_refuses_an_undeclared_strict_service_value_at_its_position(
+    tmp_path: Path,
+) -> None:
+    spec = _strict_spec(tmp_path, declared=False)
+    result = run("validate", "--spec", str(spec))
+    assert result.exit_code == 1
+    file = spec / "environments" / "production.yaml"
+    assert (
+        f"{_at(file, 'API_VERSION: v2', 'v2')}: services.billing.values.API_VERSION: 'development' "
+        "has 'v1' and 'production' has 'v2', and no overlay declares it"
+    ) in result.output, result.output
+
+
+def test_parity_counts_strict_service_values_in_the_variables_row(tmp_path: Path) -> None:
+    rows = {}
+    for declared in (False, True):
+        spec = _strict_spec(tmp_path / str(declared), declared)
+        result = run("parity", "--spec", str(spec), "--format", "json")
+        assert result.exit_code == 0, result.output
+        rows[declared] = {row["component"]: row for row in json.loads(result.output)["rows"]}
+    assert rows[False]["variables"]["verdict"] == "undeclared"
+    assert rows[False]["variables"]["score"] == 0
+    assert rows[False]["services.billing"]["score"] == 100
+    assert rows[True]["variables"]["verdict"] == "declared"
+    assert rows[True]["variables"]["score"] == 50
+    assert rows[True]["variables"]["reason"] == "billing moves first"
+    assert run("validate", "--spec", str(tmp_path / "True" / "spec")).exit_code == 0
+
+
+def test_explain_shows_each_service_s_own_value_and_where_it_was_written(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "spec", _base(), OVERLAYS)
+    result = run("explain", "LOG_LEVEL", "--spec", str(spec), "--format", "json")
+    assert result.exit_code == 0, result.output
+    environments = json.loads(result.output)["environments"]
+    production = spec / "environments" / "production.yaml"
+    assert environments["production"]["services"] == {
+        "billing": {"value": "'WARNING'", "origin": _at(production, "WARNING", "WARNING")}
+    }
+    assert "services" not in environments["staging"]
+    text = run("explain", "DATABASE_URL", "--spec", str(spec)).output
+    assert "      service billing: from 'postgres://app:${DB_PASSWORD}@" in text
+    development = _at(spec / "environments" / "development.yaml", LOCAL_BILLING, LOCAL_BILLING)
+    assert f"        DB_PASSWORD: <literal secret>  [{development}]" in text
+    base = _at(spec / "envspec.yaml", "DB_NAME: billing", "billing")
+    assert f"        DB_NAME: 'billing'  [{base}]" in text
+    assert LOCAL_BILLING not in text
+    assert LOCAL_SHOP not in text
