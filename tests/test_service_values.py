@@ -4,9 +4,12 @@ service's value to that service, read back by the real readers."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 import tempfile
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -556,3 +559,46 @@ def test_explain_shows_each_service_s_own_value_and_where_it_was_written(tmp_pat
     assert f"        DB_NAME: 'billing'  [{base}]" in text
     assert LOCAL_BILLING not in text
     assert LOCAL_SHOP not in text
+
+
+def _settings(rendered: Path) -> ModuleType:
+    module_spec = importlib.util.spec_from_file_location(
+        "service_values_settings", rendered / "settings.py"
+    )
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules["service_values_settings"] = module
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def test_each_service_s_settings_class_defaults_to_its_own_value(
+    rendered: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = _settings(rendered)
+    for name in ("DB_PASSWORD", "DATABASE_URL", "PORT", "DB_NAME", "LOG_LEVEL", "CACHE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ENVSPEC_ENVIRONMENT", "development")
+    monkeypatch.setenv("DB_PASSWORD", "pw")
+    monkeypatch.setenv("DATABASE_URL", "postgres://x")
+    assert (module.BillingSettings().PORT, module.BillingSettings().DB_NAME) == (8001, "billing")
+    assert (module.ShopSettings().PORT, module.ShopSettings().DB_NAME) == (8000, "shop")
+    monkeypatch.delenv("DB_PASSWORD")
+    monkeypatch.delenv("DATABASE_URL")
+    folder = rendered / "development"
+    billing = module.BillingSettings(_env_file=folder / ".env.development.billing")
+    assert billing.DB_PASSWORD.get_secret_value() == LOCAL_BILLING
+    assert billing.DATABASE_URL.get_secret_value() == _url(LOCAL_BILLING, "billing")
+    shop = module.ShopSettings(_env_file=folder / ".env.development")
+    assert shop.DATABASE_URL.get_secret_value() == _url(LOCAL_SHOP, "shop")
+
+
+def test_env_example_names_the_services_with_their_own_values(rendered: Path) -> None:
+    text = (rendered / ".env.example").read_text(encoding="utf-8")
+    entry = text.split("# LOG_LEVEL ", 1)[1].split("\n\n", 1)[0]
+    assert "# service billing has its own value in production\n" in entry
+    assert "LOG_LEVEL='INFO'" in entry, "the environment-wide value"
+    port = text.split("# PORT ", 1)[1].split("\n\n", 1)[0]
+    assert "# service billing has its own value in development, staging, production\n" in port
+    cache = text.split("# CACHE_URL ", 1)[1].split("\n\n", 1)[0]
+    assert "# service billing has its own value in staging\n" in cache, "a derived own value"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Final, NamedTuple
 
 from envspec.models import Spec, Variable
@@ -79,7 +79,19 @@ class ExampleRenderer:
                 notes.append("secret, from " + "; ".join(sources) if sources else "secret")
         else:
             value, quoted = _example_value(variable, default, variable.example)
+        notes.extend(_own_values(name, environments))
         return ExampleEntry(name, kind, variable.description, tuple(notes), value, quoted)
+
+
+def _own_values(name: str, environments: Mapping[str, ResolvedEnvironment]) -> Iterator[str]:
+    """A note for each service that has its own value of ``name`` somewhere, and where."""
+    where: dict[str, list[str]] = {}
+    for env_name, environment in environments.items():
+        for service in environment.services:
+            if name in service.own and name in service.variables:
+                where.setdefault(service.name, []).append(env_name)
+    for service_name, names in where.items():
+        yield f"service {service_name} has its own value in {', '.join(names)}"
 
 
 def _example_value(

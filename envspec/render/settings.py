@@ -13,9 +13,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
-from envspec.models import ENVIRONMENT_VARIABLE, DerivedSource, Spec, Variable, class_name
+from envspec.models import (
+    ENVIRONMENT_VARIABLE,
+    DerivedSource,
+    SecretSource,
+    Spec,
+    Variable,
+    VariableValue,
+    class_name,
+)
 from envspec.render.base import RenderedFile, Templates
-from envspec.resolve import ResolvedEnvironment, ResolvedVariable, typed_rule
+from envspec.resolve import ResolvedEnvironment, ResolvedVariable, coerce, typed_rule
 
 _BASE_TYPES = {"str": "str", "int": "int", "float": "float", "bool": "bool", "url": "str"}
 
@@ -47,12 +55,18 @@ class SettingsRenderer:
         classes = [SettingsClass("Settings", "Every variable of the spec.", tuple(fields.values()))]
         for service_name, service in spec.services.items():
             names = service.variables if service.variables is not None else tuple(spec.variables)
+            own = service.values or {}
             if names:
                 classes.append(
                     SettingsClass(
                         class_name(service_name),
                         f"The variables service '{service_name}' receives.",
-                        tuple(fields[name] for name in names),
+                        tuple(
+                            _own_field(name, spec.variables[name], own[name])
+                            if name in own
+                            else fields[name]
+                            for name in names
+                        ),
                     )
                 )
         rules = {
@@ -82,10 +96,29 @@ class SettingsClass:
 
 
 def _field(name: str, variable: Variable, default_value: ResolvedVariable | None) -> SettingsField:
-    annotation = _annotation(variable)
-    default = _default(variable, default_value)
+    text = default_value.value if default_value is not None else None
     derived = isinstance(variable.default, DerivedSource)  # composed in every environment
-    if default is None and not variable.is_required and not derived:
+    return _settings_field(name, variable, text, variable.is_required or derived)
+
+
+def _own_field(name: str, variable: Variable, value: VariableValue) -> SettingsField:
+    """A field of a service's class where the base gives the service its own value: that value
+    is the default when it is a literal; a reference or a formula makes the field required."""
+    if isinstance(value, SecretSource | DerivedSource):
+        return _settings_field(name, variable, None, True)
+    try:
+        text = coerce(variable, value)
+    except ValueError:  # resolution refuses it (this may render before resolution ends)
+        text = None
+    return _settings_field(name, variable, text, False)
+
+
+def _settings_field(
+    name: str, variable: Variable, text: str | None, required: bool
+) -> SettingsField:
+    annotation = _annotation(variable)
+    default = _default(variable, text)
+    if default is None and not required:
         annotation += " | None"
         default = "None"
     arguments = (f"{default}, " if default is not None else "") + (
@@ -107,11 +140,10 @@ def _annotation(variable: Variable) -> str:
     return _BASE_TYPES[variable.type]
 
 
-def _default(variable: Variable, resolved: ResolvedVariable | None) -> str | None:
+def _default(variable: Variable, text: str | None) -> str | None:
     """The Python literal of a variable's default, from the text resolved for it."""
-    if resolved is None or resolved.value is None or variable.secret:
+    if text is None or variable.secret:
         return None
-    text = resolved.value
     value: Any
     if variable.type == "int":
         value = int(text)
