@@ -241,6 +241,7 @@ class Resolver:
             variables = {name: variables[name] for name in spec.variables if name in variables}
         services = tuple(here.services(overlay, merged, variables))
         here.report_unset(services)
+        here.check_secret_names(services)
         if self.problems:
             return None
         deployed = {service.name: service for service in services if not service.external}
@@ -417,6 +418,29 @@ class _EnvironmentResolution(_Checks):
         if variable.rules:
             self._check_rules(variable, name, text, in_overlay, path)
         return ResolvedVariable(name, variable, text, None, origin, variable.secret)
+
+    def check_secret_names(self, services: Iterable[ResolvedService]) -> None:
+        """A service's own secret is named ``<SERVICE>__<NAME>`` outside it: that name may be
+        neither a variable's nor another service's secret's."""
+        taken: dict[str, tuple[str, str]] = {}
+        for service in services:
+            for name, variable in service.own.items():
+                if not variable.sensitive or variable.composition is not None:
+                    continue
+                key = service.secret_name(name)
+                first = taken.setdefault(key, (service.name, name))
+                if key in self.spec.variables:
+                    clash = "the name of a variable"
+                elif first != (service.name, name):
+                    clash = f"the name of '{first[1]}' of service '{first[0]}'"
+                else:
+                    continue
+                self._problem(
+                    variable.origin.source is not self.sources.base,
+                    variable.origin.path,
+                    f"service '{service.name}' has its own secret '{name}', named '{key}' in "
+                    f"compose and Kubernetes, which is also {clash}; rename one",
+                )
 
     def report_unset(self, services: Iterable[ResolvedService]) -> None:
         """A problem for each required variable without a value here, unless every service

@@ -33,6 +33,12 @@ def _spec(root: Path, production_token: Any) -> Path:
         }
     )
     spec["services"]["web"]["variables"] = ["API_TOKEN", "LOG_LEVEL"]
+    spec["services"]["worker"] = {
+        "image": "example/worker",
+        "version": "1.0.0",
+        "variables": ["API_TOKEN", "LOG_LEVEL"],
+        "values": {"LOG_LEVEL": "DEBUG"},
+    }
     spec["environments"] = {
         "development": {"targets": ["dotenv", "compose", "kubernetes"], "local": True},
         "staging": {"targets": ["kubernetes"], "secrets": {"mode": "skeleton"}},
@@ -45,9 +51,18 @@ def _spec(root: Path, production_token: Any) -> Path:
         root,
         LARGE + dump(spec),
         {
-            "development": {"variables": {"API_TOKEN": LOCAL}},
+            "development": {
+                "variables": {"API_TOKEN": LOCAL},
+                "services": {"worker": {"values": {"API_TOKEN": f"{LOCAL}-worker"}}},
+            },
             "staging": {"variables": {"API_TOKEN": {"secret": "k8s://payments#token"}}},
-            "production": LARGE + dump({"variables": {"API_TOKEN": production_token}}),
+            "production": LARGE
+            + dump(
+                {
+                    "variables": {"API_TOKEN": production_token},
+                    "services": {"worker": {"values": {"API_TOKEN": production_token}}},
+                }
+            ),
         },
     )
 

@@ -602,3 +602,16 @@ def test_env_example_names_the_services_with_their_own_values(rendered: Path) ->
     assert "# service billing has its own value in development, staging, production\n" in port
     cache = text.split("# CACHE_URL ", 1)[1].split("\n\n", 1)[0]
     assert "# service billing has its own value in staging\n" in cache, "a derived own value"
+
+
+def test_a_service_s_own_secret_may_not_take_a_variable_s_name(tmp_path: Path) -> None:
+    base = _base()
+    base["variables"]["BILLING__DB_PASSWORD"] = {"required": False}
+    lines = _refused(tmp_path, base, OVERLAYS)
+    file = tmp_path / "spec" / "environments" / "production.yaml"
+    assert (
+        f"{_at(file, 'secret: vault://prod/billing', 'secret')}: "
+        "services.billing.values.DB_PASSWORD: service 'billing' has its own secret "
+        "'DB_PASSWORD', named 'BILLING__DB_PASSWORD' in compose and Kubernetes, which is also "
+        "the name of a variable; rename one"
+    ) in lines, lines
