@@ -30,7 +30,30 @@ def _quoting() -> dict[str, Any]:
     return spec
 
 
-CASES = {"minimal": minimal, "quoting": _quoting}
+def _service_values() -> dict[str, Any]:
+    """Two services, one with values of its own: a literal, a secret reference and, through
+    it, an environment-wide derived value composed again for it."""
+    spec = _quoting()
+    received = ["PORT", "API_TOKEN", "LISTEN"]
+    spec["services"] = {
+        "web": {"image": "example/web", "version": "1.0.0", "ports": [8000], "variables": received},
+        "worker": {
+            "image": "example/worker",
+            "version": "1.0.0",
+            "variables": received,
+            "values": {"PORT": "9000", "API_TOKEN": {"secret": "vault://app/worker#token"}},
+        },
+    }
+    spec["variables"] = {
+        "PORT": {"type": "int", "default": "8000"},
+        "API_TOKEN": {"secret": True, "default": {"secret": "vault://app/web#token"}},
+        "LISTEN": {"default": {"from": "0.0.0.0:${PORT}"}},
+    }
+    spec["tasks"] = {"sweep": {"service": "worker", "command": ["sweep"]}}
+    return spec
+
+
+CASES = {"minimal": minimal, "quoting": _quoting, "service-values": _service_values}
 """Specs every target renders (each golden folder holds what one target makes of one)."""
 
 
