@@ -52,7 +52,7 @@ def test_changed_postgres_version_fails_validate_and_diff(tmp_path: Path) -> Non
     result = run("validate", "--spec", str(root))
     assert result.exit_code == 1
     assert (
-        "environments/production.yaml:23:39: services.postgres.version: 'development' has 15.5 and "
+        "environments/production.yaml:24:39: services.postgres.version: 'development' has 15.5 and "
         "'production' has 16.1, and no overlay declares it; fix the spec or add to "
         "environments/production.yaml: differences: "
         '[{path: services.postgres.version, reason: "..."}]'
