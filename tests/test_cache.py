@@ -151,6 +151,16 @@ def test_files_that_may_hold_a_secret_literal_are_never_cached(
     all_local["environments"] = {"development": {"targets": ["dotenv"], "local": "on"}}
     assert run("validate", "--spec", str(write_spec(tmp_path / "b", all_local))).exit_code == 0
     assert len(_entries(cache_home)) == 2, "a base with a secret's literal default is not kept"
+    in_service = minimal(variables={"API_TOKEN": {"secret": True}})
+    in_service["services"]["web"]["values"] = {"API_TOKEN": canary}
+    overridden = {
+        "production": {"services": {"web": {"values": overlays["production"]["variables"]}}}
+    }
+    root = write_spec(tmp_path / "d", in_service, overridden)
+    assert run("validate", "--spec", str(root)).exit_code == 0
+    assert len(_entries(cache_home)) == 3, (
+        "production's overlay, not a base whose service holds one"
+    )
     assert not any(canary.encode() in entry.read_bytes() for entry in _entries(cache_home))
 
 
