@@ -356,17 +356,23 @@ def add_variable(
     return edit.add_variable(_editable(spec), change, _validate_folder)
 
 
-def set_variable(spec: Path | None, name: str, values: dict[str, str]) -> list[Path]:
-    """Set a variable's value in some environments' overlays, in place."""
+def set_variable(
+    spec: Path | None, name: str, values: dict[str, str], service: str | None = None
+) -> list[Path]:
+    """Set a variable's value in some environments' overlays (with ``service``: that service's
+    own value there), in place."""
     from envspec import edit
 
-    return edit.set_variable(_editable(spec), name, values, _validate_folder)
+    return edit.set_variable(_editable(spec), name, values, _validate_folder, service)
 
 
-def remove_variable(spec: Path | None, name: str) -> list[Path]:
-    """Remove a variable from the base, every overlay and every service's list, in place."""
+def remove_variable(spec: Path | None, name: str, service: str | None = None) -> list[Path]:
+    """Remove a variable from the base, every overlay and every service's list, in place (with
+    ``service``: only that service's own values of it)."""
     from envspec import edit
 
+    if service is not None:
+        return edit.remove_service_value(_editable(spec), name, service, _validate_folder)
     return edit.remove_variable(_editable(spec), name, _validate_folder)
 
 

@@ -659,10 +659,16 @@ def var_add(
         _after_edit(context, spec, changed, render_, out)
 
 
+_SERVICE_VALUE = click.option(
+    "--service", help="A service's own value of the variable (services.<svc>.values)."
+)
+
+
 @var.command("set")
 @click.argument("name", shell_complete=_complete_variable)
 @click.argument("values", nargs=-1, required=True, metavar="ENV=VALUE...")
 @spec_option
+@_SERVICE_VALUE
 @click.option("--render", "render_", is_flag=True, help="Render every environment afterwards.")
 @out_option
 @click.pass_context
@@ -671,43 +677,54 @@ def var_set(
     name: str,
     values: tuple[str, ...],
     spec: Path | None,
+    service: str | None,
     render_: bool,
     out: Path | None,
 ) -> None:
-    """Set variable NAME in one or more environments' overlays.
+    """Set variable NAME in one or more environments' overlays (with --service, that
+    service's own value there).
 
     \b
     Example:
       envspec var set LOG_LEVEL prod=WARNING staging=INFO
+      envspec var set LOG_LEVEL --service worker prod=INFO
     """
     _out_needs_render(render_, out)
     with _boundary():
         from envspec import api
 
-        changed = api.set_variable(_spec(context, spec), name, _assignments(values))
+        changed = api.set_variable(_spec(context, spec), name, _assignments(values), service)
         _after_edit(context, spec, changed, render_, out)
 
 
 @var.command("rm")
 @click.argument("name", shell_complete=_complete_variable)
 @spec_option
+@_SERVICE_VALUE
 @click.option("--render", "render_", is_flag=True, help="Render every environment afterwards.")
 @out_option
 @click.pass_context
 def var_rm(
-    context: click.Context, name: str, spec: Path | None, render_: bool, out: Path | None
+    context: click.Context,
+    name: str,
+    spec: Path | None,
+    service: str | None,
+    render_: bool,
+    out: Path | None,
 ) -> None:
-    """Remove variable NAME from the base, every overlay and every service's list.
+    """Remove variable NAME from the base, every overlay and every service's list (with
+    --service, only that service's own values of it, in the base and every overlay).
 
     \b
     Example:
       envspec var rm LEGACY_FLAG --render
+      envspec var rm LOG_LEVEL --service worker
     """
     _out_needs_render(render_, out)
     with _boundary():
         from envspec import api
 
-        changed = api.remove_variable(_spec(context, spec), name)
+        changed = api.remove_variable(_spec(context, spec), name, service)
         _after_edit(context, spec, changed, render_, out)
 
 

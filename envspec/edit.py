@@ -142,6 +142,69 @@ class _Text:
         comment = _trailing_comment(text[column:])
         self.lines[line] = text[:column] + value + comment + "\n"
 
+    def set_path(self, keys: tuple[str, ...], value: str) -> None:
+        """Set ``keys[-1]: value`` in the block mappings ``keys[:-1]``, making those missing."""
+        mapping = self.tree
+        depth = 0
+        while depth < len(keys) - 1:
+            child = mapping.get(keys[depth])
+            if not isinstance(child, CommentedMap) or not child:
+                break
+            mapping, depth = child, depth + 1
+        last = depth == len(keys) - 1 and keys[-1] in mapping
+        if mapping.fa.flow_style() and mapping:
+            if last and self._set_flow_scalar(mapping, keys[-1], value):
+                return
+            raise EnvspecError(
+                f"{self.path}: '{keys[depth]}' is in a flow mapping; edit it by hand"
+            )
+        if last:
+            self.set_scalar(mapping, keys[-1], value)
+            return
+        column = int(mapping.lc.key(next(iter(mapping)))[1]) if mapping else 0
+        missing = keys[depth:]
+        block = [f"{' ' * (column + 2 * i)}{key}:\n" for i, key in enumerate(missing[:-1])]
+        block.append(f"{' ' * (column + 2 * (len(missing) - 1))}{missing[-1]}: {value}\n")
+        if missing[0] in mapping:  # there, but empty
+            line = int(mapping.lc.key(missing[0])[0])
+            self.lines[line : line + 1] = block
+        elif mapping is self.tree or not mapping:
+            if self.lines and not self.lines[-1].endswith("\n"):
+                self.lines[-1] += "\n"
+            self.lines.extend(block)
+        else:
+            end = self.block_end(mapping, list(mapping)[-1])
+            self.lines[end:end] = block
+
+    def _set_flow_scalar(self, mapping: CommentedMap, key: str, value: str) -> bool:
+        """Replace a plain or quoted scalar inside a flow mapping; False for anything else."""
+        line, column = (int(n) for n in mapping.lc.value(key))
+        text = self.lines[line]
+        token = re.match(
+            r'"(?:[^"\\]|\\.)*"|\'(?:[^\']|\'\')*\'|[^,{}\[\]\s#]+(?=\s*[,}])', text[column:]
+        )
+        if token is None:
+            return False
+        self.lines[line] = text[:column] + value + text[column + token.end() :]
+        return True
+
+    def remove_path(self, keys: tuple[str, ...]) -> bool:
+        """Remove ``keys[-1]`` from the mappings ``keys[:-1]``, and each mapping that it
+        leaves empty; False when it is not there."""
+        trail: list[CommentedMap] = [self.tree]
+        for key in keys[:-1]:
+            child = trail[-1].get(key)
+            if not isinstance(child, CommentedMap):
+                return False
+            trail.append(child)
+        if keys[-1] not in trail[-1]:
+            return False
+        depth = len(keys) - 1
+        while depth > 0 and len(trail[depth]) == 1:
+            depth -= 1
+        self.remove_entry(trail[depth], keys[depth])
+        return True
+
     def append_item(self, sequence: CommentedSeq, item: str) -> None:
         if not sequence:
             raise EnvspecError(f"{self.path}: an empty list; edit it by hand")
@@ -232,6 +295,19 @@ class _Editor:
             text.add_entry("variables", name, shown)
         text.reload()
 
+    def set_service_value(
+        self, name: str, service: str, environment: str, value: str, secret: bool
+    ) -> None:
+        text = self.overlay(environment)
+        shown = _flow({"secret": value}) if secret and _REFERENCE.match(value) else _scalar(value)
+        text.set_path(("services", service, "values", name), shown)
+        text.reload()
+
+    def check_service(self, service: str) -> None:
+        services = self.base.tree.get("services") or CommentedMap()
+        if service not in services:
+            raise EnvspecError(f"unknown service '{service}'{did_you_mean(service, services)}")
+
     def files(self) -> dict[Path, tuple[str, str]]:
         texts = [self.base, *self.overlays.values()]
         return {
@@ -285,13 +361,44 @@ def add_variable(root: Path, change: VariableChange, validate: Validate) -> list
     return _commit(editor, validate)
 
 
-def set_variable(root: Path, name: str, values: dict[str, str], validate: Validate) -> list[Path]:
+def set_variable(
+    root: Path,
+    name: str,
+    values: dict[str, str],
+    validate: Validate,
+    service: str | None = None,
+) -> list[Path]:
+    """Set ``name`` in each environment's overlay: its ``variables``, or with ``service`` that
+    service's own ``values``."""
     editor = _Editor(root)
     editor.check_variable(name, exists=True)
+    if service is not None:
+        editor.check_service(service)
     variable = editor.variables()[name]
     secret = isinstance(variable, Mapping) and str(variable.get("secret", "")).lower() == "true"
     for environment, value in values.items():
-        editor.set_value(name, editor.environment(environment), value, secret)
+        if service is None:
+            editor.set_value(name, editor.environment(environment), value, secret)
+        else:
+            editor.set_service_value(name, service, editor.environment(environment), value, secret)
+    return _commit(editor, validate)
+
+
+def remove_service_value(root: Path, name: str, service: str, validate: Validate) -> list[Path]:
+    """Remove ``service``'s own values of ``name`` from the base and every overlay."""
+    editor = _Editor(root)
+    editor.check_variable(name, exists=True)
+    editor.check_service(service)
+    texts = [editor.base] + [
+        editor.overlay(environment) for environment in editor.base.tree.get("environments") or {}
+    ]
+    found = False
+    for text in texts:
+        if text.remove_path(("services", service, "values", name)):
+            text.reload()
+            found = True
+    if not found:
+        raise EnvspecError(f"service '{service}' has no value of its own for '{name}'")
     return _commit(editor, validate)
 
 

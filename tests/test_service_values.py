@@ -615,3 +615,42 @@ def test_a_service_s_own_secret_may_not_take_a_variable_s_name(tmp_path: Path) -
         "'DB_PASSWORD', named 'BILLING__DB_PASSWORD' in compose and Kubernetes, which is also "
         "the name of a variable; rename one"
     ) in lines, lines
+
+
+def test_var_set_and_rm_edit_a_service_s_own_value_in_place(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "spec", _base(), OVERLAYS)
+    staging = spec / "environments" / "staging.yaml"
+    production = spec / "environments" / "production.yaml"
+    before = production.read_text(encoding="utf-8")
+    result = run(
+        "var", "set", "LOG_LEVEL", "--spec", str(spec), "--service", "shop", "stag=WARNING",
+        "production=DEBUG",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert staging.read_text(encoding="utf-8").endswith(
+        "  shop:\n    values:\n      LOG_LEVEL: WARNING\n"
+    )
+    assert production.read_text(encoding="utf-8") == before.replace(
+        "      LOG_LEVEL: WARNING\n",
+        "      LOG_LEVEL: WARNING\n  shop:\n    values:\n      LOG_LEVEL: DEBUG\n",
+    )
+    out = tmp_path / "out"
+    assert run("render", "--all", "--spec", str(spec), "--out", str(out)).exit_code == 0
+    assert python_dotenv(out / "staging" / ".env.staging.shop")["LOG_LEVEL"] == "WARNING"
+    refused = run("var", "set", "LOG_LEVEL", "--spec", str(spec), "--service", "shop", "prod=LOUD")
+    assert refused.exit_code == 1
+    assert (
+        'services.shop.values.LOG_LEVEL: value "LOUD" is not valid for type enum' in refused.output
+    )
+    unknown = run("var", "set", "LOG_LEVEL", "--spec", str(spec), "--service", "shp", "prod=INFO")
+    assert (
+        unknown.exit_code == 1 and "unknown service 'shp' (did you mean 'shop'?)" in unknown.output
+    )
+    assert run("var", "rm", "LOG_LEVEL", "--spec", str(spec), "--service", "shop").exit_code == 0
+    assert production.read_text(encoding="utf-8") == before
+    assert "  shop:" not in staging.read_text(encoding="utf-8")
+    again = run("var", "rm", "LOG_LEVEL", "--spec", str(spec), "--service", "shop")
+    assert again.exit_code == 1
+    assert "service 'shop' has no value of its own for 'LOG_LEVEL'" in again.output
+    assert run("render", "--all", "--spec", str(spec), "--out", str(out)).exit_code == 0
+    assert not (out / "staging" / ".env.staging.shop").exists()
