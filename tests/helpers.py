@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -70,3 +73,13 @@ def staged_leftovers(out: Path) -> list[Path]:
 def run(*args: str) -> Result:
     """Run ``envspec`` in-process; exceptions propagate so a traceback fails the test."""
     return CliRunner().invoke(cli, list(args), obj=_Context(), catch_exceptions=False)
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    """Import the Python file ``path`` (a generated ``settings.py``) as module ``name``."""
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    module_spec.loader.exec_module(module)
+    return module

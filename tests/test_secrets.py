@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -12,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tests.helpers import minimal, run, write_spec
+from tests.helpers import load_module, minimal, run, write_spec
 from tests.readers import kustomize, python_dotenv, validate_kubernetes
 
 LOCAL_CANARY = "canary-local-7b1e9d"
@@ -142,14 +140,7 @@ def _settings_module(tmp_path: Path) -> ModuleType:
     spec["variables"]["MODE"] = {"type": "enum", "choices": ["fast", "safe"], "default": "safe"}
     root = write_spec(tmp_path / "spec", spec, _overlays())
     assert run("render", "--all", "--spec", str(root), "--target", "settings").exit_code == 0
-    module_spec = importlib.util.spec_from_file_location(
-        "generated_settings", root / "build" / "settings.py"
-    )
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules["generated_settings"] = module
-    module_spec.loader.exec_module(module)
-    return module
+    return load_module(root / "build" / "settings.py", "generated_settings")
 
 
 def test_generated_settings_accepts_good_environment(

@@ -4,12 +4,9 @@ service's value to that service, read back by the real readers."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import tempfile
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -18,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from envspec import api
-from tests.helpers import output_files, run, write_spec
+from tests.helpers import load_module, output_files, run, write_spec
 from tests.readers import (
     compose_config,
     compose_config_or_error,
@@ -561,21 +558,10 @@ def test_explain_shows_each_service_s_own_value_and_where_it_was_written(tmp_pat
     assert LOCAL_SHOP not in text
 
 
-def _settings(rendered: Path) -> ModuleType:
-    module_spec = importlib.util.spec_from_file_location(
-        "service_values_settings", rendered / "settings.py"
-    )
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules["service_values_settings"] = module
-    module_spec.loader.exec_module(module)
-    return module
-
-
 def test_each_service_s_settings_class_defaults_to_its_own_value(
     rendered: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    module = _settings(rendered)
+    module = load_module(rendered / "settings.py", "service_values_settings")
     for name in ("DB_PASSWORD", "DATABASE_URL", "PORT", "DB_NAME", "LOG_LEVEL", "CACHE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ENVSPEC_ENVIRONMENT", "development")
