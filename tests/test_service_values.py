@@ -4,6 +4,7 @@ service's value to that service, read back by the real readers."""
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from dotenv import dotenv_values
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -451,6 +453,10 @@ def test_the_most_specific_value_wins(layers: list[tuple[str, set[str]]], texts:
         overlays[environment] = overlay
     with tempfile.TemporaryDirectory() as folder:
         project = api.load(write_spec(Path(folder), base, overlays))
+        files = {
+            file.path: dotenv_values(stream=io.StringIO(file.content))
+            for file in api.render_files(project, list(project.environments), ["dotenv"])
+        }
     for environment in ("development", "production"):
         here = given_here.get(environment, set())
         web_order = ("service-in-environment", "service", "environment", "default")
@@ -464,10 +470,18 @@ def test_the_most_specific_value_wins(layers: list[tuple[str, set[str]]], texts:
                 in (here if layer in ("environment", "service-in-environment") else base_layers)
             ]
             resolved = services[service]
+            own_file = files.get(f"{environment}/.env.{environment}.{service}")
+            shared = files[f"{environment}/.env.{environment}"]
             if present:
                 assert resolved.value("V").value == value[present[0]], (service, environment)
             else:
                 assert "V" not in resolved.variables
+            if service == "worker" or not (present and present[0].startswith("service")):
+                assert own_file is None
+                assert shared.get("V") == (value[present[0]] if present else None)
+            else:
+                assert own_file is not None, "a service with its own value has its own file"
+                assert own_file["V"] == value[present[0]], (service, environment)
 
 
 def _strict_spec(tmp_path: Path, declared: bool) -> Path:
@@ -640,3 +654,32 @@ def test_var_set_and_rm_edit_a_service_s_own_value_in_place(tmp_path: Path) -> N
     assert "service 'shop' has no value of its own for 'LOG_LEVEL'" in again.output
     assert run("render", "--all", "--spec", str(spec), "--out", str(out)).exit_code == 0
     assert not (out / "staging" / ".env.staging.shop").exists()
+
+
+def test_a_local_cluster_s_fake_store_holds_a_service_s_own_literal(tmp_path: Path) -> None:
+    base = _base()
+    base["environments"]["development"] = {
+        "targets": ["kubernetes"],
+        "local": True,
+        "secrets": {"mode": "external-secrets", "provider": "fake", "store": "local-secrets"},
+    }
+    del base["tasks"]
+    spec = write_spec(tmp_path / "spec", base, OVERLAYS)
+    out = tmp_path / "out"
+    result = run("render", "--env", "development", "--spec", str(spec), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    documents = _cluster(out, "development")
+    store = next(d for d in documents if d["kind"] == "SecretStore")
+    held = {entry["key"]: entry["value"] for entry in store["spec"]["provider"]["fake"]["data"]}
+    assert held == {
+        "DB_PASSWORD": LOCAL_SHOP,
+        "DATABASE_URL": _url(LOCAL_SHOP, "shop"),
+        "BILLING__DB_PASSWORD": LOCAL_BILLING,
+        "BILLING__DATABASE_URL": _url(LOCAL_BILLING, "billing"),
+    }, "a secret composed of literals is a literal here; billing's, composed again, its own"
+    external = next(d for d in documents if d["kind"] == "ExternalSecret")
+    keys = {entry["secretKey"]: entry["remoteRef"]["key"] for entry in external["spec"]["data"]}
+    assert keys == {key: key for key in held}
+    secrets = {("shop-secrets", key): value for key, value in held.items()}
+    assert container_environment(documents, "billing", secrets) == BILLING_DEV
+    assert container_environment(documents, "shop", secrets) == SHOP_DEV
