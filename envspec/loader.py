@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import marshal
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -165,7 +165,7 @@ def check_yaml(text: str, file: str) -> None:
         return
     problems: list[Problem] = []
     try:
-        _Builder(file, SourceMap(file), problems, record=True).documents(text)
+        _Builder(file, SourceMap(file), problems).documents(text)
     except _AbortError:
         raise SpecError(problems) from None
     except yaml.reader.ReaderError:
@@ -303,7 +303,7 @@ Expansion = tuple[int, int]
 def _parse_piece(piece: Piece) -> tuple[Any, tuple[int, int], Expansion] | None:
     """A piece's value, where its document starts and how much its aliases expanded; None when
     it does not parse as one document."""
-    builder = _FastBuilder()
+    builder = _Builder()
     try:
         documents = builder.documents(piece.document())
     except (_AbortError, yaml.YAMLError):
@@ -311,7 +311,7 @@ def _parse_piece(piece: Piece) -> tuple[Any, tuple[int, int], Expansion] | None:
     if len(documents) != 1:
         return None
     value, start = documents[0]
-    return value, start, (builder.expanded, builder.aliases.chars)
+    return value, start, (builder.aliases.nodes, builder.aliases.chars)
 
 
 def _joined(
@@ -354,7 +354,7 @@ def _parse(file: _File, problems: list[Problem]) -> Document | None:
     source = SourceMap(file.file)
 
     def read_positions(source: SourceMap) -> None:
-        _Builder(file.file, source, [], record=True).documents(text)
+        _Builder(file.file, source).documents(text)
 
     source.reader = read_positions
     return _document(file.documents, file.file, source, problems)
@@ -364,7 +364,7 @@ def _fast_documents(text: str) -> Documents | None:
     """The documents of ``text`` without positions; None on anything the recording parse must
     report."""
     try:
-        return _FastBuilder().documents(text)
+        return _Builder().documents(text)
     except (_AbortError, yaml.YAMLError):
         return None
 
@@ -372,7 +372,7 @@ def _fast_documents(text: str) -> Documents | None:
 def _parse_recording(text: str, file: str, problems: list[Problem]) -> Document | None:
     """The slow path, recording every position: used when something is wrong."""
     source = SourceMap(file)
-    builder = _Builder(file, source, problems, record=True)
+    builder = _Builder(file, source, problems)
     try:
         documents = builder.documents(text)
     except _AbortError:
@@ -434,24 +434,34 @@ class _Builder:
 
     Working from events rather than composed nodes skips PyYAML's tag resolution, which we do not
     use (scalars stay text) and which costs most of the time of ``yaml.compose``. An alias refers
-    to the value built for its anchor; the size of everything reached through aliases is counted,
-    so an alias bomb is refused before any stage expands it.
+    to the value built for its anchor; what aliases repeat is counted (see :class:`_Aliases`), so
+    an alias bomb is refused before any stage expands it.
+
+    Given a ``source``, the builder records there where each key and value was written, and
+    reports every problem it finds into ``problems``. Without one it records nothing and stops at
+    the first problem (:class:`_AbortError`): the quick path taken when a file is fine, as
+    positions cost more than the data; a file it refuses is built again, recording, to say why.
     """
 
+    next: Callable[[], Any]
+    """The parser's next event."""
+    peek: Callable[[], Any]
+    """The parser's next event, left to come."""
+
     def __init__(
-        self, file: str, source: SourceMap, problems: list[Problem], *, record: bool
+        self, file: str = "", source: SourceMap | None = None, problems: list[Problem] | None = None
     ) -> None:
         self.file = file
         self.source = source
-        self.record = record
-        self.problems = problems
+        self.problems = [] if problems is None else problems
         self.failed = False
-        self.anchors: dict[str, tuple[Any, int]] = {}
-        self.expanded = 0
+        self.anchors: dict[str, Any] = {}
         self.aliases = _Aliases()
 
     def _fail(self, mark: Any, path: SpecPath, message: str) -> None:
-        assert mark is not None
+        """Report a problem, or stop when not recording (the recording build reports it)."""
+        if self.source is None:
+            raise _AbortError
         self.problems.append(
             Problem(self.file, mark.line + 1, mark.column + 1, dotted(path), message)
         )
@@ -460,121 +470,144 @@ class _Builder:
     def documents(self, text: str) -> list[tuple[Any, tuple[int, int]]]:
         parser = _Loader(text)
         try:
-            self.events = iter(_events(parser))
+            self.next = parser.get_event
+            self.peek = parser.peek_event
             found = []
-            for event in self.events:
-                if isinstance(event, yaml.DocumentStartEvent):
-                    start = next(self.events)
-                    value, _ = self._value(start, ())
-                    next(self.events)  # DocumentEndEvent
-                    if value is not None or not isinstance(start, yaml.ScalarEvent):
-                        mark = start.start_mark
+            while (event := self.next()) is not None:
+                if type(event) is yaml.DocumentStartEvent:
+                    start: Any = self.next()
+                    mark = start.start_mark
+                    if self.source is not None:
+                        self.source._values.setdefault((), self._position(mark))
+                    value = self._value(start, (), 0)
+                    self.next()  # DocumentEndEvent
+                    if value is not None or type(start) is not yaml.ScalarEvent:
                         found.append((value, (mark.line + 1, mark.column + 1)))
             return found
         finally:
             parser.dispose()
 
-    def _value(self, event: Any, path: SpecPath) -> tuple[Any, int]:
-        """The value starting with ``event`` and its size in nodes."""
-        if len(path) > MAX_DEPTH:
-            self._fail(event.start_mark, path, f"nested deeper than {MAX_DEPTH} levels")
-            raise _AbortError
-        mark = event.start_mark
-        if self.record:
-            self.source._values.setdefault(
-                path, Position(self.file, mark.line + 1, mark.column + 1)
-            )
-        if isinstance(event, yaml.AliasEvent):
-            found = self.anchors.get(str(event.anchor))
-            if found is None:
-                self._fail(mark, path, f"unknown alias '{event.anchor}'")
-                raise _AbortError
-            self.expanded += found[1]
-            refusal = (
-                _BOMB
-                if self.expanded > MAX_ALIAS_EXPANSION
-                else self.aliases.use(str(event.anchor), found[0], len(path))
-            )
-            if refusal is not None:
-                self._fail(mark, path, refusal)
-                raise _AbortError
-            return found
-        value: Any
-        if isinstance(event, yaml.ScalarEvent):
+    def _position(self, mark: Any) -> Position:
+        return Position(self.file, mark.line + 1, mark.column + 1)
+
+    def _value(self, event: Any, path: SpecPath, depth: int) -> Any:
+        """The value starting with ``event``, at ``path`` (recorded by the caller), ``depth``
+        levels down."""
+        kind = type(event)
+        if kind is yaml.ScalarEvent:
             value = None if not event.style and event.value in _NULLS else event.value
-            size = 1
-        elif isinstance(event, yaml.SequenceStartEvent):
-            value, size = self._sequence(path)
+        elif kind is yaml.MappingStartEvent:
+            value = self._mapping(path, depth)
+        elif kind is yaml.SequenceStartEvent:
+            value = self._sequence(path, depth)
         else:
-            value, size = self._mapping(path)
+            return self._alias(event, path, depth)
         if event.anchor:
-            self.anchors[event.anchor] = (value, size)
+            self.anchors[event.anchor] = value
             self.aliases.forget(event.anchor)
-        return value, size
+        return value
 
-    def _sequence(self, path: SpecPath) -> tuple[list[Any], int]:
+    def _alias(self, event: Any, path: SpecPath, depth: int) -> Any:
+        if event.anchor not in self.anchors:
+            self._fail(event.start_mark, path, f"unknown alias '{event.anchor}'")
+            raise _AbortError
+        value = self.anchors[event.anchor]
+        refusal = self.aliases.use(event.anchor, value, depth)
+        if refusal is not None:
+            self._fail(event.start_mark, path, refusal)
+            raise _AbortError
+        return value
+
+    def _nothing_deeper(self, path: SpecPath, end: type[yaml.Event]) -> None:
+        """Refuse the first item of a collection ``MAX_DEPTH`` levels down (it may be empty)."""
+        first = self.peek()
+        if type(first) is not end:
+            if end is yaml.SequenceEndEvent:
+                path = (*path, 0)
+            elif type(first) is yaml.ScalarEvent:
+                path = (*path, first.value)
+            self._fail(first.start_mark, path, f"nested deeper than {MAX_DEPTH} levels")
+            raise _AbortError
+
+    def _sequence(self, path: SpecPath, depth: int) -> list[Any]:
+        source = self.source
+        following = self.next
         items: list[Any] = []
-        size = 1
-        for event in self.events:
-            if isinstance(event, yaml.SequenceEndEvent):
-                return items, size
-            value, count = self._value(event, (*path, len(items)))
-            items.append(value)
-            size += count
-        raise _AbortError
+        if depth >= MAX_DEPTH:
+            self._nothing_deeper(path, yaml.SequenceEndEvent)
+        inner = depth + 1
+        while type(event := following()) is not yaml.SequenceEndEvent:
+            child = path
+            if source is not None:
+                child = (*path, len(items))
+                source._values.setdefault(child, self._position(event.start_mark))
+            items.append(self._value(event, child, inner))
+        return items
 
-    def _mapping(self, path: SpecPath) -> tuple[dict[str, Any], int]:
+    def _mapping(self, path: SpecPath, depth: int) -> dict[str, Any]:
+        source = self.source
+        following = self.next
         result: dict[str, Any] = {}
-        merged: dict[str, Any] = {}
-        size = 1
-        for event in self.events:
-            if isinstance(event, yaml.MappingEndEvent):
-                for key, value in merged.items():
-                    result.setdefault(key, value)
-                return result, size
-            if not isinstance(event, yaml.ScalarEvent):
-                self._fail(event.start_mark, path, "mapping keys must be plain strings")
-                self._value(event, path)  # the key's own events come before its value's
-                self._value(next(self.events), path)
+        merged: dict[str, Any] | None = None
+        if depth >= MAX_DEPTH:
+            self._nothing_deeper(path, yaml.MappingEndEvent)
+        inner = depth + 1
+        while type(key := following()) is not yaml.MappingEndEvent:
+            if type(key) is not yaml.ScalarEvent:
+                self._fail(key.start_mark, path, "mapping keys must be plain strings")
+                self._value(key, path, depth)  # the key's own events come before its value's
+                self._value(following(), path, depth)
                 continue
-            value_event = next(self.events)
-            if not event.style and event.value == "<<":
-                sources, count = self._value(value_event, path)
-                size += count
-                for source in reversed(sources if isinstance(sources, list) else [sources]):
-                    if not isinstance(source, dict):
-                        self._fail(value_event.start_mark, path, "'<<' merges mappings only")
-                        continue
-                    merged.update(source)
+            event = following()
+            name = key.value
+            if name == "<<" and not key.style:
+                merged = self._merge(merged, self._value(event, path, depth), event, path)
                 continue
-            key = event.value
-            child = (*path, key)
-            mark = event.start_mark
-            assert mark is not None
-            if key in result:
-                first = self.source._keys[child].line if self.record else 0
-                self._fail(mark, child, f"duplicate key '{key}' (first defined at line {first})")
-                self._value(value_event, child)
+            child = path
+            if source is not None:
+                child = (*path, name)
+                if name not in result:
+                    source._keys[child] = self._position(key.start_mark)
+                source._values.setdefault(child, self._position(event.start_mark))
+            if name in result:
+                first = source._keys[child].line if source is not None else 0
+                self._fail(
+                    key.start_mark, child, f"duplicate key '{name}' (first defined at line {first})"
+                )
+                self._value(event, child, inner)
                 continue
-            if self.record:
-                self.source._keys[child] = Position(self.file, mark.line + 1, mark.column + 1)
-            value, count = self._value(value_event, child)
-            result[key] = value
-            size += count
-        raise _AbortError
+            result[name] = self._value(event, child, inner)
+        if merged:
+            for name, value in merged.items():
+                result.setdefault(name, value)
+        return result
+
+    def _merge(
+        self, merged: dict[str, Any] | None, sources: Any, event: Any, path: SpecPath
+    ) -> dict[str, Any]:
+        """What a ``<<`` key merges (of a list, the first mapping wins), over what earlier ones
+        merged."""
+        merged = {} if merged is None else merged
+        for source in reversed(sources if isinstance(sources, list) else [sources]):
+            if not isinstance(source, dict):
+                self._fail(event.start_mark, path, "'<<' merges mappings only")
+                continue
+            merged.update(source)
+        return merged
 
 
 _BOMB = "aliases expand beyond the limit (an alias bomb?)"
 
 
 class _Aliases:
-    """What aliases repeat beyond their number of nodes: the characters of the text they copy
-    (a long string repeated is a bomb too) and how deep what they copy goes (the depth limit
-    holds through anchors). Each anchor's value is measured once, when an alias first uses it."""
+    """What aliases repeat: the nodes and the characters of the text they copy (a long string
+    repeated is a bomb too), and how deep what they copy goes (the depth limit holds through
+    anchors). Each anchor's value is measured once, when an alias first uses it."""
 
     def __init__(self) -> None:
+        self.nodes = 0
         self.chars = 0
-        self._measured: dict[str, tuple[int, int]] = {}
+        self._measured: dict[str, _Measure] = {}
 
     def forget(self, anchor: str) -> None:
         self._measured.pop(anchor, None)
@@ -584,110 +617,42 @@ class _Aliases:
         measured = self._measured.get(anchor)
         if measured is None:
             measured = self._measured[anchor] = _measure(value, {})
-        chars, height = measured
+        nodes, chars, height = measured
+        self.nodes += nodes
         self.chars += chars
-        if self.chars > MAX_ALIAS_CHARS:
+        if self.nodes > MAX_ALIAS_EXPANSION or self.chars > MAX_ALIAS_CHARS:
             return _BOMB
         if depth + height > MAX_DEPTH:
             return f"nested deeper than {MAX_DEPTH} levels (through alias '{anchor}')"
         return None
 
 
-def _measure(value: Any, seen: dict[int, tuple[int, int]]) -> tuple[int, int]:
-    """The characters of every key and string of ``value`` and its height (0 for a scalar)."""
+_Measure = tuple[int, int, int]
+"""A value's nodes, characters and height."""
+
+
+def _measure(value: Any, seen: dict[int, _Measure]) -> _Measure:
+    """The nodes of ``value`` (each of its scalars, lists and mappings; keys are not nodes), the
+    characters of its keys and strings, and its height (0 for a scalar). What aliases share is
+    measured once and counted wherever it appears."""
     if isinstance(value, str):
-        return len(value), 0
+        return 1, len(value), 0
     if not isinstance(value, dict | list):
-        return 0, 0
+        return 1, 0, 0
     known = seen.get(id(value))
     if known is not None:
         return known
+    nodes = 1
     chars = sum(len(key) for key in value) if isinstance(value, dict) else 0
     height = 0
     for item in value.values() if isinstance(value, dict) else value:
-        item_chars, item_height = _measure(item, seen)
+        item_nodes, item_chars, item_height = _measure(item, seen)
+        nodes += item_nodes
         chars += item_chars
         height = max(height, item_height)
-    seen[id(value)] = (chars, height + 1)
-    return chars, height + 1
+    seen[id(value)] = (nodes, chars, height + 1)
+    return nodes, chars, height + 1
 
 
 class _AbortError(Exception):
     """Stops building after a problem that makes the rest meaningless (reported already)."""
-
-
-class _FastBuilder:
-    """The same data as :class:`_Builder` without recording anything: the path taken when the
-    file is fine. Any problem sends the file down the recording path, which reports it."""
-
-    def __init__(self) -> None:
-        self.anchors: dict[str, tuple[Any, int]] = {}
-        self.expanded = 0
-        self.aliases = _Aliases()
-
-    def documents(self, text: str) -> list[tuple[Any, tuple[int, int]]]:
-        parser = _Loader(text)
-        try:
-            self.next = parser.get_event
-            found = []
-            while (event := self.next()) is not None:
-                if type(event) is yaml.DocumentStartEvent:
-                    start: Any = self.next()
-                    value, _ = self.value(start, 0)
-                    self.next()
-                    if value is not None or type(start) is not yaml.ScalarEvent:
-                        mark = start.start_mark
-                        found.append((value, (mark.line + 1, mark.column + 1)))
-            return found
-        finally:
-            parser.dispose()
-
-    def value(self, event: Any, depth: int) -> tuple[Any, int]:
-        kind = type(event)
-        following = self.next
-        if kind is yaml.ScalarEvent:
-            value: Any = None if not event.style and event.value in _NULLS else event.value
-            size = 1
-        elif kind is yaml.MappingStartEvent:
-            if depth >= MAX_DEPTH:
-                raise _AbortError
-            value, size = {}, 1
-            while type(key := following()) is not yaml.MappingEndEvent:
-                if (
-                    type(key) is not yaml.ScalarEvent
-                    or key.value in value
-                    or (key.value == "<<" and not key.style)
-                ):
-                    raise _AbortError
-                value[key.value], count = self.value(following(), depth + 1)
-                size += count
-        elif kind is yaml.SequenceStartEvent:
-            if depth >= MAX_DEPTH:
-                raise _AbortError
-            value, size = [], 1
-            while type(item := following()) is not yaml.SequenceEndEvent:
-                element, count = self.value(item, depth + 1)
-                value.append(element)
-                size += count
-        elif kind is yaml.AliasEvent:
-            found = self.anchors.get(event.anchor)
-            if found is None:
-                raise _AbortError
-            self.expanded += found[1]
-            if (
-                self.expanded > MAX_ALIAS_EXPANSION
-                or self.aliases.use(event.anchor, found[0], depth) is not None
-            ):
-                raise _AbortError
-            return found
-        else:
-            raise _AbortError
-        if event.anchor:
-            self.anchors[event.anchor] = (value, size)
-            self.aliases.forget(event.anchor)
-        return value, size
-
-
-def _events(parser: Any) -> Iterator[Any]:
-    while parser.check_event():
-        yield parser.get_event()
