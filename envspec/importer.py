@@ -287,10 +287,18 @@ class _Importer:
     def unused(self) -> None:
         for env_file in self.env_files:
             for key in env_file.values:
-                if key not in env_file.used and key not in self.variables:
+                if key in env_file.used:
+                    continue
+                where = f"{display_path(env_file.path)}:{env_file.lines.get(key, 1)}: {key}"
+                if key in self.variables:
                     self.notes.append(
-                        f"{display_path(env_file.path)}:{env_file.lines.get(key, 1)}: {key}: "
-                        "not carried: no service receives it and the compose file does not use it"
+                        f"{where}: not carried: the services that receive it interpolate their "
+                        "own value in the compose file, and compose reads that"
+                    )
+                else:
+                    self.notes.append(
+                        f"{where}: not carried: no service receives it and the compose file does "
+                        "not use it"
                     )
 
     # -- one service ------------------------------------------------------------------------
@@ -657,7 +665,7 @@ class _Importer:
                     patch = self.service_overlay(self.development.environment, name)
                     patch.setdefault("compose", {}).setdefault("environment", {})[key] = literal
                 continue
-            values = self.variable_values(key, value, where, shares_env_file)
+            values = self.variable_values(key, value, where)
             development = self.development.environment
             if development not in values:
                 odd[key] = None  # passed from the shell, as compose does
@@ -693,13 +701,18 @@ class _Importer:
             escape["environment"] = odd
         return received
 
-    def variable_values(
-        self, key: str, value: str | None, where: SpecPath, shares_env_file: bool
-    ) -> dict[str, str]:
+    def variable_values(self, key: str, value: str | None, where: SpecPath) -> dict[str, str]:
+        """The service's value of ``key`` in each environment: what compose reads with that
+        environment's .env file; where the service writes no interpolation (a literal, a
+        variable passed from the shell, an ``env_file``), the value that .env file gives ``key``
+        itself, if any."""
+        names: list[str] = []
+        if value is not None:
+            _names(value, names)
         values: dict[str, str] = {}
         for env_file in self.env_files:
             own = env_file.values.get(key)
-            if env_file is not self.development and own is not None:
+            if env_file is not self.development and own is not None and not names:
                 env_file.used.add(key)
                 values[env_file.environment] = own
             elif value is None:

@@ -306,3 +306,27 @@ def test_a_service_is_reached_only_where_a_value_names_it_as_a_host(tmp_path: Pa
     assert "services.postgres: reached by name: ports 5432 for its Kubernetes" in output
     assert "services.redis: reached by name: ports 6379 for its Kubernetes" in output
     assert "services.migrate: reached by name, but no port is known" in output  # depends_on
+
+
+def test_another_environment_takes_what_compose_interpolates(tmp_path: Path) -> None:
+    """With ``LOG_LEVEL: ${APP_LOG_LEVEL:-INFO}``, production's LOG_LEVEL is what compose reads
+    with .env.production (APP_LOG_LEVEL), not that file's own LOG_LEVEL line, which is listed."""
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "docker-compose.yml").write_text(
+        "services:\n  app:\n    image: app:1\n    environment:\n"
+        "      LOG_LEVEL: ${APP_LOG_LEVEL:-INFO}\n      MODE: plain\n"
+    )
+    (source / ".env").write_text("")
+    (source / ".env.production").write_text("LOG_LEVEL=ERROR\nAPP_LOG_LEVEL=WARNING\nMODE=fast\n")
+    spec = tmp_path / "spec"
+    result = init_from_compose(
+        spec, source / "docker-compose.yml", source / ".env", source / ".env.production"
+    )
+    assert result.exit_code == 0, result.output
+    production = yaml.safe_load((spec / "environments" / "production.yaml").read_text())
+    assert production["variables"] == {"LOG_LEVEL": "WARNING", "MODE": "fast"}
+    assert (
+        ".env.production:1: LOG_LEVEL: not carried: the services that receive it interpolate "
+        "their own value in the compose file, and compose reads that" in result.output
+    )
