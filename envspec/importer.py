@@ -17,6 +17,7 @@ import contextlib
 import os
 import re
 import shlex
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,18 +131,29 @@ class _EnvFile:
 @dataclass
 class _Variable:
     name: str
-    values: dict[str, str] = field(default_factory=dict)
-    """Each environment's value; an environment without one leaves the variable unset."""
+    by_service: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Each receiving service's value in each environment, services in file order; an
+    environment without one gives the service the environment-wide value there."""
     from_secret: bool = False
-    services: list[str] = field(default_factory=list)
 
     @property
     def secret(self) -> bool:
         return (
             self.from_secret
             or is_secret_name(self.name)
-            or any(_URL_PASSWORD.match(value) for value in self.values.values())
+            or any(_URL_PASSWORD.match(value) for value in self.all_values())
         )
+
+    def all_values(self) -> Iterator[str]:
+        for values in self.by_service.values():
+            yield from values.values()
+
+    def shared(self, environment: str) -> str | None:
+        """The environment-wide value: the one most services have there, the first in file
+        order on a tie; the other services get their own values."""
+        found = [own[environment] for own in self.by_service.values() if environment in own]
+        counts = Counter(found)
+        return max(found, key=counts.__getitem__, default=None)
 
 
 class _RefusalError(Exception):
@@ -236,6 +248,8 @@ class _Importer:
         self.renames: dict[str, str] = {}
         self.unset: dict[str, str] = {}
         self.interpolated: list[str] = []
+        self.own: dict[str, dict[str, list[str]]] = {}
+        """The services with their own value of a variable, and in which environments."""
 
     # -- the whole file ---------------------------------------------------------------------
 
@@ -347,6 +361,7 @@ class _Importer:
             command = [_scalar_text(word) for word in words]
             result["kubernetes"] = {"container": {"command": command}}
         result["variables"] = self.service_variables(path, name, body, escape)
+        result["values"] = {}  # the service's own, where they differ (see own_values)
         for key, value in body.items():
             if key in escape and key != "environment" and self.secret_used((*path, key), value):
                 literal = self.escaped((*path, key), value, keep_secrets=False)
@@ -511,7 +526,7 @@ class _Importer:
         values = [
             (variable.name, value)
             for variable in self.variables.values()
-            for value in variable.values.values()
+            for value in variable.all_values()
         ]
         for source_name, body in original.items():
             name = self.renames[str(source_name)]
@@ -678,11 +693,7 @@ class _Importer:
             variable = self.variables.setdefault(key, _Variable(key))
             if value is not None and self.secret_used(where, value):
                 variable.from_secret = True
-            if variable.services:
-                self.per_service_value(name, where, variable, values)
-            else:
-                variable.values = values
-            variable.services.append(name)
+            variable.by_service[name] = values
             received.append(key)
         if shares_env_file:
             for env_file in self.env_files[1:]:
@@ -693,8 +704,8 @@ class _Importer:
                         and re.fullmatch(VARIABLE_NAME, key)
                     ):
                         variable = self.variables.setdefault(key, _Variable(key))
-                        variable.values.setdefault(env_file.environment, env_file.values[key])
-                        variable.services.append(name)
+                        own = variable.by_service.setdefault(name, {})
+                        own.setdefault(env_file.environment, env_file.values[key])
                         env_file.used.add(key)
                         received.append(key)
         if odd:
@@ -722,26 +733,6 @@ class _Importer:
             else:
                 values[env_file.environment] = self.substitute(where, value, env_file)
         return values
-
-    def per_service_value(
-        self, service: str, where: SpecPath, variable: _Variable, values: dict[str, str]
-    ) -> None:
-        for environment, value in values.items():
-            first = variable.values.get(environment)
-            if first is None:
-                variable.values[environment] = value
-            elif first != value and environment == self.development.environment:
-                raise _RefusalError(
-                    where,
-                    f"{variable.services[0]} gives {variable.name} another value; the spec has "
-                    "one value per variable in an environment (give the services their own names)",
-                )
-            elif first != value:
-                self.notes.append(
-                    f"services.{service}.environment.{variable.name}: differs from "
-                    f"{variable.services[0]}'s in {environment}; not carried (the spec has one "
-                    "value per variable there)"
-                )
 
     def env_file_entries(self, path: SpecPath, entries: Any) -> Iterator[tuple[str, str]]:
         if entries is None:
@@ -883,24 +874,58 @@ class _Importer:
         patch: dict[str, Any] = services.setdefault(service, {})
         return patch
 
+    def own_values(
+        self,
+        project: str,
+        variable: _Variable,
+        wide: dict[str, str],
+        services: dict[str, Any],
+    ) -> None:
+        """A service's own value wherever it differs from what the service would get without
+        one (its base value, else the environment-wide one): development's in the base (a
+        secret's in development's overlay), the others in their environment's overlay (a
+        secret's as a placeholder of its own)."""
+        development = self.development.environment
+        for service, values in variable.by_service.items():
+            in_base: str | None = None
+            for environment, value in values.items():
+                if value == (in_base if in_base is not None else wide.get(environment)):
+                    continue
+                self.own.setdefault(variable.name, {}).setdefault(service, []).append(environment)
+                if environment == development and not variable.secret:
+                    services[service]["values"][variable.name] = value
+                    in_base = value
+                    continue
+                own: str | dict[str, str] = value
+                if variable.secret and environment != development:
+                    path = f"{PLACEHOLDER_PATH}{project}/{environment}/{service}"
+                    own = {"secret": f"vault://{path}#{variable.name}"}
+                patch = self.service_overlay(environment, service)
+                patch.setdefault("values", {})[variable.name] = own
+
     def files(self, project: str, services: dict[str, Any], top: dict[str, Any]) -> dict[str, str]:
         development = self.development.environment
         spec_variables: dict[str, Any] = {}
         for name, variable in self.variables.items():
+            wide = {
+                e.environment: value
+                for e in self.env_files
+                if (value := variable.shared(e.environment)) is not None
+            }
             entry: dict[str, Any] = {}
-            kind = _type(list(variable.values.values()))
+            kind = _type(list(variable.all_values()))
             if kind != "str":
                 entry["type"] = kind
             if variable.secret:
                 entry["secret"] = True
-            if development not in variable.values:
+            if development not in wide:
                 entry["required"] = False
             elif not variable.secret:
-                entry["default"] = variable.values[development]
+                entry["default"] = wide[development]
             spec_variables[name] = entry
             for env_file in self.env_files:
                 environment = env_file.environment
-                value = variable.values.get(environment)
+                value = wide.get(environment)
                 if value is None:
                     continue
                 if variable.secret and environment == development:
@@ -910,8 +935,9 @@ class _Importer:
                     self.overlays[environment].setdefault("variables", {})[name] = {
                         "secret": reference
                     }
-                elif environment != development and value != variable.values.get(development):
+                elif environment != development and value != wide.get(development):
                     self.overlays[environment].setdefault("variables", {})[name] = value
+            self.own_values(project, variable, wide, services)
         base: dict[str, Any] = {
             "version": 1,
             "project": project,
@@ -919,7 +945,10 @@ class _Importer:
                 e.environment: {"targets": ["dotenv", "compose"], "local": e is self.development}
                 for e in self.env_files
             },
-            "services": services,
+            "services": {
+                name: {key: value for key, value in spec.items() if key != "values" or value}
+                for name, spec in services.items()
+            },
             "variables": spec_variables,
         }
         if top:
@@ -946,6 +975,8 @@ class _Importer:
                 "secrets outside development are placeholders (vault://TODO/...): "
                 "replace each with where it is kept"
             )
+        if self.own:
+            lines.append(self.own_line())
         lines += [f"renamed: {old} -> {new}" for old, new in self.renames.items() if old != new]
         lines += [
             f"{where}: ${{{name}}} is not set in {display_path(self.development.path)}: imported "
@@ -954,6 +985,24 @@ class _Importer:
         ]
         lines += self.notes
         return lines
+
+    def own_line(self) -> str:
+        """Which services got their own value of which variable (and where, if not in
+        development)."""
+        development = self.development.environment
+        parts = []
+        for name, services in self.own.items():
+            named = [
+                service
+                if development in environments
+                else f"{service} (in {', '.join(environments)})"
+                for service, environments in services.items()
+            ]
+            parts.append(f"{name}: {', '.join(named)}")
+        return (
+            f"own values (services.<service>.values): {'; '.join(parts)}; the other services "
+            "share the value most of them have (the first in the file on a tie)"
+        )
 
 
 def _walk(value: Any, change: Callable[[str, SpecPath], Any], path: SpecPath) -> Any:

@@ -282,7 +282,9 @@ def test_import_reaches_each_service_by_its_name_in_kubernetes(tmp_path: Path) -
     assert container["args"] == ["serve", "--port", "3000"]
 
 
-def test_import_refuses_two_services_giving_one_variable_two_values(tmp_path: Path) -> None:
+def test_two_services_giving_one_variable_two_values_get_their_own(tmp_path: Path) -> None:
+    """The value most services share is the environment's (on a tie the first in the file);
+    the others are the services' own, and each service gets its own through Compose v2 and v1."""
     compose = tmp_path / "docker-compose.yml"
     compose.write_text(
         "services:\n  billing:\n    image: b:1\n    environment:\n      PORT: '8001'\n"
@@ -290,12 +292,66 @@ def test_import_refuses_two_services_giving_one_variable_two_values(tmp_path: Pa
     )
     spec = tmp_path / "spec"
     result = init_from_compose(spec, compose)
-    assert result.exit_code == 1
+    assert result.exit_code == 0, result.output
+    assert "  own values (services.<service>.values): PORT: accounts; the other" in result.output
+    base = yaml.safe_load((spec / "envspec.yaml").read_text())
+    assert base["variables"]["PORT"] == {"type": "int", "default": "8001"}
+    assert base["services"]["accounts"]["values"] == {"PORT": "8002"}
+    assert "values" not in base["services"]["billing"]
+    assert run("render", "--env", "development", "--spec", str(spec)).exit_code == 0
+    rendered = spec / "build" / "development"
+    for binary in (compose_v2(), compose_v1()):
+        config = compose_config(binary, rendered)
+        assert compose_environment(config, "billing")["PORT"] == "8001"
+        assert compose_environment(config, "accounts")["PORT"] == "8002"
+
+
+def test_import_of_two_apps_gives_each_its_own_values(tmp_path: Path) -> None:
+    """Two apps and a worker: the shop's values (shared by the worker) are the environment's,
+    billing's differ, in development (its secrets in development's overlay) and in the other
+    environments (a placeholder of its own for each secret, production's own LOG_LEVEL)."""
+    imported = import_case("two-apps", tmp_path)
+    spec = imported.spec
     assert (
-        "docker-compose.yml:9:13: services.accounts.environment.PORT: cannot import: billing "
-        "gives PORT another value" in result.output
-    ), result.output
-    assert not (spec / "envspec.yaml").exists()
+        "  own values (services.<service>.values): PORT: billing; DATABASE_URL: billing; "
+        "DJANGO_SETTINGS_MODULE: billing; SECRET_KEY: billing; LOG_LEVEL: billing (in "
+        "production); the other services share the value most of them have" in imported.output
+    )
+    texts = "".join(p.read_text() for p in spec.rglob("*.yaml"))
+    assert "never-in-spec" not in texts and "never-in-spec" not in imported.output
+    base = yaml.safe_load((spec / "envspec.yaml").read_text())
+    assert base["services"]["billing"]["values"] == {
+        "PORT": "8001",
+        "DJANGO_SETTINGS_MODULE": "billing.settings",
+    }
+    assert base["variables"]["DJANGO_SETTINGS_MODULE"]["default"] == "shop.settings"
+    development = yaml.safe_load((spec / "environments" / "development.yaml").read_text())
+    assert development["variables"]["SECRET_KEY"] == "dev-shop-key"
+    assert development["services"]["billing"]["values"] == {
+        "DATABASE_URL": "postgres://billing:dev-billing-pw@postgres:5432/billing",
+        "SECRET_KEY": "dev-billing-key",
+    }
+    production = yaml.safe_load((spec / "environments" / "production.yaml").read_text())
+    assert production["variables"]["DATABASE_URL"] == {
+        "secret": "vault://TODO/source/production#DATABASE_URL"
+    }
+    assert production["services"]["billing"]["values"] == {
+        "DATABASE_URL": {"secret": "vault://TODO/source/production/billing#DATABASE_URL"},
+        "SECRET_KEY": {"secret": "vault://TODO/source/production/billing#SECRET_KEY"},
+        "LOG_LEVEL": "WARNING",
+    }
+    assert set(production["services"]) == {"billing"}
+    rendered = run("render", "--all", "--spec", str(spec))
+    assert rendered.exit_code == 0, rendered.output
+    out = spec / "build" / "production"
+    assert python_dotenv(out / ".env.production")["LOG_LEVEL"] == "INFO"
+    billing = python_dotenv(out / ".env.production.billing")
+    assert (billing["LOG_LEVEL"], billing["PORT"]) == ("WARNING", "8001")
+    config = compose_config(compose_v2(), spec / "build" / "development")
+    assert compose_environment(config, "worker")["DATABASE_URL"] == (
+        "postgres://shop:dev-shop-pw@postgres:5432/shop"
+    )
+    assert compose_environment(config, "billing")["SECRET_KEY"] == "dev-billing-key"
 
 
 def test_a_service_is_reached_only_where_a_value_names_it_as_a_host(tmp_path: Path) -> None:
