@@ -116,7 +116,9 @@ class ResolvedService:
     @property
     def values(self) -> tuple[ResolvedVariable, ...]:
         """Every variable the service receives, with its value for this service."""
-        return tuple(self.value(name) for name in self.variables)
+        if not self.own:
+            return tuple(map(self.scope.__getitem__, self.variables))
+        return tuple(map(self.value, self.variables))
 
     def secret_name(self, name: str) -> str:
         """Where a secret of the service comes from, by name: the variable's own name for the

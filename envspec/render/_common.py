@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from envspec.derive import literal_text
@@ -57,12 +57,22 @@ def value_path(variable: ResolvedVariable) -> str:
 
 
 def received_values(services: Iterable[ResolvedService]) -> list[ResolvedVariable]:
-    """Every value that ``services`` receive, each once (a service's own values included)."""
-    found: dict[int, ResolvedVariable] = {}
+    """Every value that ``services`` receive, each once (a service's own values included):
+    the environment's by name, then the services' own."""
+    shared: set[str] = set()
+    own: list[ResolvedVariable] = []
+    scope: Mapping[str, ResolvedVariable] = {}
     for service in services:
-        for variable in service.values:
-            found.setdefault(id(variable), variable)
-    return sorted(found.values(), key=lambda variable: (variable.name, value_path(variable)))
+        scope = service.scope
+        if not service.own:
+            shared.update(service.variables)
+            continue
+        for name in service.variables:
+            if name in service.own:
+                own.append(service.own[name])
+            else:
+                shared.add(name)
+    return [scope[name] for name in sorted(shared)] + own
 
 
 def map_strings(data: Any, change: Callable[[str], str]) -> Any:

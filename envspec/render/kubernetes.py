@@ -200,15 +200,26 @@ class _Manifests:
     def secret_values(self) -> list[tuple[str, ResolvedVariable]]:
         """Each secret value a deployed service reads (a derived value's secret parts
         included), by its key: the environment's in the spec's order, then services' own."""
+        variables = self.environment.variables
         found: dict[str, ResolvedVariable] = {}
+        shared: set[str] = set()
         for service in self.environment.deployed:
+            if not service.own:
+                shared.update(service.variables)
+                continue
             for name in service.variables:
                 composition = service.value(name).composition
                 for used in parts(composition) if composition is not None else (name,):
                     variable = service.value(used)
                     if variable.sensitive and variable.composition is None:
                         found.setdefault(service.secret_name(used), variable)
-        order = {name: index for index, name in enumerate(self.environment.variables)}
+        for name in shared:
+            composition = variables[name].composition
+            for used in parts(composition) if composition is not None else (name,):
+                variable = variables[used]
+                if variable.sensitive and variable.composition is None:
+                    found.setdefault(used, variable)
+        order = {name: index for index, name in enumerate(variables)}
         return sorted(
             found.items(),
             key=lambda item: (item[0] != item[1].name, order.get(item[1].name, -1), item[0]),
