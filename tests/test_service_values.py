@@ -683,3 +683,17 @@ def test_a_local_cluster_s_fake_store_holds_a_service_s_own_literal(tmp_path: Pa
     secrets = {("shop-secrets", key): value for key, value in held.items()}
     assert container_environment(documents, "billing", secrets) == BILLING_DEV
     assert container_environment(documents, "shop", secrets) == SHOP_DEV
+
+
+def test_a_service_s_own_value_a_target_cannot_carry_is_refused_at_its_position(
+    tmp_path: Path,
+) -> None:
+    base = _base()
+    base["services"]["billing"]["values"]["DB_NAME"] = "bill${ing}"
+    lines = _refused(tmp_path, base, OVERLAYS)
+    file = tmp_path / "spec" / "envspec.yaml"
+    assert (
+        f"{_at(file, 'DB_NAME: bill', 'bill')}: services.billing.values.DB_NAME: "
+        ".env.development.billing of 'development' cannot carry this value exactly: '${' is "
+        "expanded by python-dotenv and Compose v1 in every quoting style"
+    ) in lines, lines
