@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +17,8 @@ from envspec.cli import _Context, cli
 from envspec.writer import TRANSACTION_DIR
 
 REPO = Path(__file__).resolve().parents[1]
+BIN = str(Path(sys.executable).parent)
+"""The folder of this environment's console scripts (envspec, check-jsonschema)."""
 
 
 def dump(data: Any) -> str:
@@ -37,6 +40,15 @@ def write_spec(
         text = overlay if isinstance(overlay, str) else dump(overlay)
         (root / "environments" / f"{name}.yaml").write_text(text, encoding="utf-8")
     return root
+
+
+def copy_example(folder: Path) -> Path:
+    """``folder``, made, holding a copy of the bundled example's spec files (envspec.yaml and
+    environments/)."""
+    folder.mkdir(parents=True)
+    shutil.copy(REPO / "envspec.yaml", folder)
+    shutil.copytree(REPO / "environments", folder / "environments")
+    return folder
 
 
 def minimal(**extra: Any) -> dict[str, Any]:

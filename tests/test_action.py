@@ -5,27 +5,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from tests.helpers import REPO, run
-
-BIN = str(Path(sys.executable).parent)
-
-
-@pytest.fixture
-def example(tmp_path: Path) -> Path:
-    spec = tmp_path / "deploy"
-    spec.mkdir()
-    shutil.copy(REPO / "envspec.yaml", spec)
-    shutil.copytree(REPO / "environments", spec / "environments")
-    return spec
+from tests.helpers import BIN, REPO, run
 
 
 def action() -> dict[str, Any]:
@@ -33,16 +19,21 @@ def action() -> dict[str, Any]:
     return document
 
 
-def test_action_passes_the_github_action_metadata_schema() -> None:
-    """check-jsonschema's own copy of the schema (vendored in the package, not downloaded)."""
-    result = subprocess.run(
+def check_action(folder: Path) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema on ``folder``'s action.yml, with its own copy of the GitHub Action
+    metadata schema (vendored in the package, not downloaded)."""
+    return subprocess.run(
         [f"{BIN}/check-jsonschema", "--builtin-schema", "vendor.github-actions", "action.yml"],
-        cwd=REPO,
+        cwd=folder,
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
     )
+
+
+def test_action_passes_the_github_action_metadata_schema() -> None:
+    result = check_action(REPO)
     assert result.returncode == 0, result.stdout + result.stderr
     metadata = action()
     assert metadata["runs"]["using"] == "composite"
@@ -53,15 +44,7 @@ def test_the_schema_refuses_a_broken_action(tmp_path: Path) -> None:
     broken = action()
     del broken["runs"]["steps"][1]["shell"]  # a composite run step must name its shell
     (tmp_path / "action.yml").write_text(yaml.safe_dump(broken))
-    result = subprocess.run(
-        [f"{BIN}/check-jsonschema", "--builtin-schema", "vendor.github-actions", "action.yml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 1
+    assert check_action(tmp_path).returncode == 1
 
 
 EXPRESSION = re.compile(r"\$\{\{\s*inputs\.([a-z-]+)\s*\}\}")
@@ -106,36 +89,36 @@ def run_action(workspace: Path, inputs: dict[str, str]) -> tuple[list[int], str]
     return codes, summary.read_text()
 
 
-def test_action_steps_pass_and_report_parity(example: Path) -> None:
-    workspace = example.parent
-    assert run("render", "--all", "--spec", str(example)).exit_code == 0
+def test_action_steps_pass_and_report_parity(example_copy: Path) -> None:
+    workspace = example_copy.parent
+    assert run("render", "--all", "--spec", str(example_copy)).exit_code == 0
     codes, summary = run_action(workspace, {"spec": "deploy", "min-score": "10"})
     assert codes == [0, 0, 0]
-    report = run("parity", "--format", "markdown", "--spec", str(example)).stdout
+    report = run("parity", "--format", "markdown", "--spec", str(example_copy)).stdout
     assert summary == f"## envspec parity\n\n{report}"
 
 
-def test_action_steps_for_some_environments(example: Path) -> None:
-    workspace = example.parent
-    assert run("render", "--env", "staging", "--spec", str(example)).exit_code == 0
+def test_action_steps_for_some_environments(example_copy: Path) -> None:
+    workspace = example_copy.parent
+    assert run("render", "--env", "staging", "--spec", str(example_copy)).exit_code == 0
     codes, _ = run_action(workspace, {"spec": "deploy", "environments": "stag"})
     assert codes == [0, 0, 0]
     codes, _ = run_action(workspace, {"spec": "deploy", "environments": "stag,prod"})
     assert codes == [0, 1], "production's files were never rendered"
 
 
-def test_action_fails_below_the_minimum_score_with_the_report(example: Path) -> None:
-    workspace = example.parent
-    assert run("render", "--all", "--spec", str(example)).exit_code == 0
+def test_action_fails_below_the_minimum_score_with_the_report(example_copy: Path) -> None:
+    workspace = example_copy.parent
+    assert run("render", "--all", "--spec", str(example_copy)).exit_code == 0
     codes, summary = run_action(workspace, {"spec": "deploy", "min-score": "100"})
     assert codes == [0, 0, 1]
     assert "| " in summary and "## envspec parity" in summary
 
 
-def test_action_fails_on_a_stale_render(example: Path) -> None:
-    workspace = example.parent
-    assert run("render", "--all", "--spec", str(example)).exit_code == 0
-    overlay = example / "environments" / "staging.yaml"
+def test_action_fails_on_a_stale_render(example_copy: Path) -> None:
+    workspace = example_copy.parent
+    assert run("render", "--all", "--spec", str(example_copy)).exit_code == 0
+    overlay = example_copy / "environments" / "staging.yaml"
     overlay.write_text(overlay.read_text().replace("pk_test_51Hstaging", "pk_test_51Hchanged"))
     codes, summary = run_action(workspace, {"spec": "deploy"})
     assert codes == [0, 1]

@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.helpers import REPO, run
+from tests.helpers import BIN, run
 from tests.readers import _yaml12, kustomize
-
-BIN = str(Path(sys.executable).parent)
-
-
-@pytest.fixture
-def example(tmp_path: Path) -> Path:
-    spec = tmp_path / "deploy"
-    spec.mkdir()
-    shutil.copy(REPO / "envspec.yaml", spec)
-    shutil.copytree(REPO / "environments", spec / "environments")
-    return spec
 
 
 def plugin() -> dict[str, Any]:
@@ -63,12 +50,12 @@ def test_plugin_is_a_config_management_plugin() -> None:
     assert '--env "$ARGOCD_ENV_ENVSPEC_ENV" --target kubernetes --stdout' in script
 
 
-def test_generate_prints_the_environments_documents(example: Path) -> None:
-    result = generate(example, "production")
+def test_generate_prints_the_environments_documents(example_copy: Path) -> None:
+    result = generate(example_copy, "production")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    out = example / "build"
-    rendered = run("render", "--env", "prod", "--spec", str(example), "--out", str(out))
+    out = example_copy / "build"
+    rendered = run("render", "--env", "prod", "--spec", str(example_copy), "--out", str(out))
     assert rendered.exit_code == 0
     assert list(_yaml12().load_all(result.stdout)) == kustomize(out / "production" / "kubernetes")
 
@@ -82,19 +69,19 @@ def test_generate_prints_the_environments_documents(example: Path) -> None:
     ],
 )
 def test_generate_fails_and_prints_nothing(
-    example: Path, environment: str | None, message: str
+    example_copy: Path, environment: str | None, message: str
 ) -> None:
     if message.startswith("services."):
-        base = example / "envspec.yaml"
+        base = example_copy / "envspec.yaml"
         broken = base.read_text().replace('"2.14.0"', '"2.14.0"\n    replicas: many', 1)
         base.write_text(broken)
-    result = generate(example, environment)
+    result = generate(example_copy, environment)
     assert result.returncode != 0
     assert result.stdout == ""
     assert message in result.stderr
 
 
-def test_generate_fails_on_empty_output(example: Path, tmp_path: Path) -> None:
+def test_generate_fails_on_empty_output(example_copy: Path, tmp_path: Path) -> None:
     """Should envspec ever succeed without a document, the plugin still fails."""
     fake = tmp_path / "bin"
     fake.mkdir()
@@ -103,7 +90,7 @@ def test_generate_fails_on_empty_output(example: Path, tmp_path: Path) -> None:
     command = plugin()["spec"]["generate"]
     result = subprocess.run(
         [*command["command"], *command["args"]],
-        cwd=example,
+        cwd=example_copy,
         env={"PATH": f"{fake}:{os.environ['PATH']}", "ARGOCD_ENV_ENVSPEC_ENV": "production"},
         capture_output=True,
         text=True,
