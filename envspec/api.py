@@ -412,18 +412,23 @@ class TargetInfo:
     """``environment`` (listed in an environment's targets) or ``project`` (rendered once)."""
     origin: str
     """``built-in``, or the plug-in's distribution, version and renderer."""
+    error: str | None = None
+    """Why its renderer cannot be loaded (its kind is then ``broken``)."""
 
 
 def installed_targets() -> list[TargetInfo]:
-    """Every target in the registry: the built-in ones, then installed plug-ins'."""
-    return [
-        TargetInfo(
-            target.name,
-            "environment" if target.per_environment else "project",
-            target.origin if target.builtin else f"{target.origin} ({target.reference})",
-        )
-        for target in targets.installed().values()
-    ]
+    """Every target in the registry: the built-in ones, then installed plug-ins'. A plug-in
+    whose renderer cannot be loaded is listed too, with why, and does not hide the others."""
+    rows = []
+    for target in targets.installed().values():
+        origin = target.origin if target.builtin else f"{target.origin} ({target.reference})"
+        try:
+            kind = "environment" if target.per_environment else "project"
+        except targets.BrokenTargetError as error:
+            rows.append(TargetInfo(target.name, "broken", origin, error.reason))
+        else:
+            rows.append(TargetInfo(target.name, kind, origin))
+    return rows
 
 
 def parity_matrix(project: Project) -> parity.Matrix:

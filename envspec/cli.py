@@ -807,11 +807,16 @@ def targets() -> None:
     """
     with _boundary():
         from envspec import api
+        from envspec.errors import EnvspecError
 
         rows = api.installed_targets()
         width = max(len(row.name) for row in rows)
         for row in rows:
-            click.echo(f"{row.name:<{width}}  {row.kind:<11}  {row.origin}")
+            error = "" if row.error is None else f": {row.error}"
+            click.echo(f"{row.name:<{width}}  {row.kind:<11}  {row.origin}{error}")
+        broken = [f"'{row.name}'" for row in rows if row.error is not None]
+        if broken:
+            raise EnvspecError(f"cannot load target {', '.join(broken)} (its line says why)")
 
 
 @cli.command()

@@ -34,6 +34,16 @@ BUILTIN: dict[str, str] = {
 BUILTIN_ORIGIN = "built-in"
 
 
+class BrokenTargetError(EnvspecError):
+    """A target whose renderer cannot be loaded (a plug-in's module fails, or is no renderer)."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = " ".join(reason.split())
+        """Why, on one line whatever the plug-in's own message."""
+        super().__init__(f"target '{name}': {self.reason}")
+
+
 @dataclass(frozen=True)
 class Target:
     """A registered target: its name, its renderer's ``module:attribute`` and where it comes
@@ -71,11 +81,10 @@ def _load(reference: str, name: str) -> EnvironmentRenderer | ProjectRenderer:
             found = getattr(found, part)
         renderer = found() if isinstance(found, type) else found
     except Exception as error:  # a plug-in's own code may fail in any way: name the plug-in
-        raise EnvspecError(
-            f"target '{name}': cannot load {reference}: {type(error).__name__}: {error}"
-        ) from None
+        reason = f"cannot load {reference}: {type(error).__name__}: {error}"
+        raise BrokenTargetError(name, reason) from None
     if not callable(getattr(renderer, "render", None)):
-        raise EnvspecError(f"target '{name}': {reference} has no render method")
+        raise BrokenTargetError(name, f"{reference} has no render method")
     return cast("EnvironmentRenderer | ProjectRenderer", renderer)
 
 

@@ -1,6 +1,6 @@
 """A broken plug-in (a missing module, one that fails on import or in its constructor, an entry
-point that is not a renderer) is a clear error naming it in every command that lists targets,
-never an internal error or a traceback."""
+point that is not a renderer) is a clear error naming it, never an internal error or a traceback:
+``envspec targets`` lists it with why beside the others, then exits 1; ``envspec schema`` fails."""
 
 from __future__ import annotations
 
@@ -45,13 +45,23 @@ def test_a_broken_plugin_is_named(tmp_path: Path, reference: str, message: str) 
     for module, code in MODULES.items():
         (tmp_path / f"{module}.py").write_text(code)
     environ = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    for command in (["targets"], ["schema"]):
-        result = subprocess.run(
-            [ENVSPEC, *command], capture_output=True, text=True, env=environ, check=False
+
+    def envspec(command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [ENVSPEC, command], capture_output=True, text=True, env=environ, check=False
         )
-        assert result.returncode == 1, (command, result.stderr)
-        assert result.stdout == ""
-        assert result.stderr.startswith("envspec: target 'broken': "), (command, result.stderr)
-        assert message in result.stderr
-        assert "Traceback" not in result.stderr
-        assert len(result.stderr.splitlines()) == 1
+
+    schema = envspec("schema")
+    assert schema.returncode == 1, schema.stderr
+    assert schema.stdout == ""
+    assert schema.stderr.startswith("envspec: target 'broken': ")
+    assert message in schema.stderr
+    assert len(schema.stderr.splitlines()) == 1
+    listed = envspec("targets")
+    assert listed.returncode == 1, listed.stderr
+    *built_in, broken = listed.stdout.splitlines()
+    assert [row.split()[1] for row in built_in] == ["environment"] * 3 + ["project"] * 2
+    assert broken.startswith(f"broken      broken       broken 0.1 ({reference}): ")
+    assert message in broken
+    assert listed.stderr == "envspec: cannot load target 'broken' (its line says why)\n"
+    assert "Traceback" not in schema.stderr + listed.stderr

@@ -17,6 +17,7 @@ from tests.readers import posix_shell, python_dotenv
 PIP_INSTALL = (sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index")
 OFFLINE_BUILD = "--no-build-isolation"  # hatchling comes with the test extra
 PLUGIN = REPO / "examples" / "plugins" / "envspec-direnv"
+BUILT_IN = ["dotenv", "compose", "kubernetes", "example", "settings"]
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +64,59 @@ def test_envspec_targets_lists_built_ins_and_the_plug_in(installed: dict[str, st
     ]
     alone = envspec({**installed, "PYTHONPATH": ""}, "targets")
     assert "direnv" not in alone.stdout
+
+
+@pytest.fixture(scope="module")
+def beside_a_broken_one(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The example plug-in and one that fails on import, both installed by pip."""
+    package = tmp_path_factory.mktemp("broken")
+    (package / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+        '[project]\nname = "envspec-broken"\nversion = "0.2.0"\n'
+        '[project.entry-points."envspec.targets"]\nbroken = "envspec_broken:Renderer"\n'
+    )
+    (package / "envspec_broken").mkdir()
+    (package / "envspec_broken" / "__init__.py").write_text(
+        'raise ImportError("needs a library\\nthat is not installed")\n'
+    )
+    folder = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [*PIP_INSTALL, OFFLINE_BUILD, "--target", str(folder), str(PLUGIN), str(package)],
+        check=True,
+        capture_output=True,
+    )
+    return {**os.environ, "PYTHONPATH": str(folder)}
+
+
+def test_a_broken_plug_in_is_listed_with_the_others(beside_a_broken_one: dict[str, str]) -> None:
+    listed = envspec(beside_a_broken_one, "targets")
+    assert listed.returncode == 1
+    rows = [line.split(None, 2) for line in listed.stdout.splitlines()]
+    assert [name for name, _, _ in rows] == [*BUILT_IN, "broken", "direnv"]
+    assert rows[-1] == [
+        "direnv",
+        "environment",
+        "envspec-direnv 0.1.0 (envspec_direnv:DirenvRenderer)",
+    ]
+    assert rows[-2] == [
+        "broken",
+        "broken",
+        "envspec-broken 0.2.0 (envspec_broken:Renderer): cannot load envspec_broken:Renderer: "
+        "ImportError: needs a library that is not installed",
+    ]
+    assert listed.stderr == "envspec: cannot load target 'broken' (its line says why)\n"
+
+
+def test_a_broken_plug_in_stops_only_what_needs_it(
+    beside_a_broken_one: dict[str, str], tmp_path: Path
+) -> None:
+    root = _spec(tmp_path / "spec", ["dotenv", "direnv"])
+    rendered = envspec(beside_a_broken_one, "render", "--all", "--spec", str(root))
+    assert rendered.returncode == 0, rendered.stderr
+    assert (root / "build" / "development" / ".envrc").is_file()
+    schema = envspec(beside_a_broken_one, "schema")
+    assert schema.returncode == 1 and schema.stdout == ""
+    assert schema.stderr.startswith("envspec: target 'broken': cannot load envspec_broken:Renderer")
 
 
 def test_a_plug_in_target_renders_into_the_lock_and_a_shell_reads_it(
