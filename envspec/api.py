@@ -93,9 +93,12 @@ def validate(checked: Checked, environments: Sequence[str] = ()) -> tuple[Projec
 
 def placeholder_warnings(project: Project) -> list[Problem]:
     """A warning for each secret reference that is still a placeholder."""
+    from envspec.resolve import value_path
+
     warnings = []
     for environment in project.environments.values():
-        for name, variable in environment.variables.items():
+        own = [v for service in environment.services for v in service.own.values()]
+        for variable in [*environment.variables.values(), *own]:
             reference = variable.reference
             if reference is not None and reference.is_placeholder:
                 position = variable.origin.position()
@@ -104,7 +107,7 @@ def placeholder_warnings(project: Project) -> list[Problem]:
                         position.file,
                         position.line,
                         position.column,
-                        f"variables.{name}",
+                        value_path(variable),
                         f"'{reference}' is a placeholder: replace it with where "
                         f"{environment.name} keeps the secret",
                         "warning",

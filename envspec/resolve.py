@@ -155,6 +155,12 @@ class ResolvedService:
         return "restricted" if self.uid else "baseline"
 
 
+def value_path(variable: ResolvedVariable) -> str:
+    """How a message names a value: ``variables.NAME``, or a service's own value's path."""
+    path = variable.origin.path
+    return dotted(path[:4]) if path[0] == "services" else f"variables.{variable.name}"
+
+
 def own_secret_name(service: str, name: str) -> str:
     """The name a service's own secret value has outside the service (see
     :meth:`ResolvedService.secret_name`)."""

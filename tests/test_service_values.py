@@ -697,3 +697,18 @@ def test_a_service_s_own_value_a_target_cannot_carry_is_refused_at_its_position(
         ".env.development.billing of 'development' cannot carry this value exactly: '${' is "
         "expanded by python-dotenv and Compose v1 in every quoting style"
     ) in lines, lines
+
+
+def test_validate_warns_about_a_service_s_placeholder_reference(tmp_path: Path) -> None:
+    overlays = json.loads(json.dumps(OVERLAYS))
+    placeholder = "vault://TODO/shop/production/billing#DB_PASSWORD"
+    overlays["production"]["services"]["billing"]["values"]["DB_PASSWORD"] = {"secret": placeholder}
+    spec = write_spec(tmp_path / "spec", _base(), overlays)
+    result = run("validate", "--spec", str(spec))
+    assert result.exit_code == 0, result.output
+    file = spec / "environments" / "production.yaml"
+    assert (
+        f"{_at(file, 'secret: vault://TODO', 'secret')}: services.billing.values.DB_PASSWORD: "
+        f"warning: '{placeholder}' is a placeholder: replace it with where production keeps the "
+        "secret"
+    ) in result.output, result.output
