@@ -29,6 +29,9 @@ from envspec.project import select_environment
 from envspec.render.filters import yaml_scalar
 from envspec.secrets import BACKENDS
 
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\']|\'\')*\'')
+_FLOW_SCALAR = re.compile(_QUOTED.pattern + r"|[^,{}\[\]\s#]+")
+"""A scalar inside a flow collection: quoted, or plain up to a separator."""
 _REFERENCE = re.compile(rf"^({'|'.join(re.escape(b) for b in BACKENDS)})://")
 
 
@@ -145,15 +148,19 @@ class _Text:
     def set_path(self, keys: tuple[str, ...], value: str) -> None:
         """Set ``keys[-1]: value`` in the block mappings ``keys[:-1]``, making those missing."""
         mapping = self.tree
+        parent: tuple[CommentedMap, str] | None = None
         depth = 0
         while depth < len(keys) - 1:
             child = mapping.get(keys[depth])
             if not isinstance(child, CommentedMap) or not child:
                 break
+            parent = (mapping, keys[depth])
             mapping, depth = child, depth + 1
         last = depth == len(keys) - 1 and keys[-1] in mapping
         if mapping.fa.flow_style() and mapping:
             if last and self._set_flow_scalar(mapping, keys[-1], value):
+                return
+            if not last and parent is not None and self._add_to_flow(parent, keys[depth:], value):
                 return
             raise EnvspecError(
                 f"{self.path}: '{keys[depth]}' is in a flow mapping; edit it by hand"
@@ -176,16 +183,30 @@ class _Text:
             end = self.block_end(mapping, list(mapping)[-1])
             self.lines[end:end] = block
 
+    def _add_to_flow(
+        self, parent: tuple[CommentedMap, str], keys: tuple[str, ...], value: str
+    ) -> bool:
+        """Add ``keys[0]: {keys[1]: ... value}`` at the end of the one-line flow mapping
+        ``parent[0][parent[1]]``; False when it spans lines."""
+        line, column = (int(n) for n in parent[0].lc.value(parent[1]))
+        text = self.lines[line]
+        end = _closing_brace(text, column)
+        if end is None:
+            return False
+        entry = f"{keys[-1]}: {value}"
+        for key in reversed(keys[:-1]):
+            entry = f"{key}: {{{entry}}}"
+        self.lines[line] = text[:end].rstrip(" ") + ", " + entry + text[end:]
+        return True
+
     def _set_flow_scalar(self, mapping: CommentedMap, key: str, value: str) -> bool:
         """Replace a plain or quoted scalar inside a flow mapping; False for anything else."""
         line, column = (int(n) for n in mapping.lc.value(key))
         text = self.lines[line]
-        token = re.match(
-            r'"(?:[^"\\]|\\.)*"|\'(?:[^\']|\'\')*\'|[^,{}\[\]\s#]+(?=\s*[,}])', text[column:]
-        )
-        if token is None:
+        token = _FLOW_SCALAR.match(text, column)
+        if token is None or not re.match(r"\s*[,}]", text[token.end() :]):
             return False
-        self.lines[line] = text[:column] + value + text[column + token.end() :]
+        self.lines[line] = text[:column] + value + text[token.end() :]
         return True
 
     def remove_path(self, keys: tuple[str, ...]) -> bool:
@@ -202,7 +223,37 @@ class _Text:
         depth = len(keys) - 1
         while depth > 0 and len(trail[depth]) == 1:
             depth -= 1
-        self.remove_entry(trail[depth], keys[depth])
+        mapping, key = trail[depth], keys[depth]
+        if not (mapping.fa.flow_style() and self._remove_from_flow(mapping, key)):
+            self.remove_entry(mapping, key)
+        return True
+
+    def _remove_from_flow(self, mapping: CommentedMap, key: str) -> bool:
+        """Remove ``key`` and its value from a flow mapping that holds other keys, when both
+        are on one line; False otherwise."""
+        line, start = (int(n) for n in mapping.lc.key(key))
+        value_line, value_start = (int(n) for n in mapping.lc.value(key))
+        text = self.lines[line]
+        if value_line != line:
+            return False
+        if text[value_start : value_start + 1] == "{":
+            end = _closing_brace(text, value_start)
+            if end is None:
+                return False
+            end += 1
+        else:
+            token = _FLOW_SCALAR.match(text, value_start)
+            if token is None:
+                return False
+            end = token.end()
+        before = re.search(r",\s*$", text[:start])
+        if before is not None:
+            self.lines[line] = text[: before.start()] + text[end:]
+        else:
+            after = re.match(r"\s*,\s*", text[end:])
+            if after is None:
+                return False
+            self.lines[line] = text[:start] + text[end + after.end() :]
         return True
 
     def append_item(self, sequence: CommentedSeq, item: str) -> None:
@@ -235,6 +286,33 @@ class _Text:
             self.lines[line] = before[: comma.start()] + after
         else:
             self.lines[line] = before + after
+
+
+def _closing_brace(text: str, start: int) -> int | None:
+    """The index of the ``}`` that closes the flow mapping opening at ``text[start]``, when it
+    closes on this line."""
+    if text[start : start + 1] != "{":
+        return None
+    depth = 0
+    index = start
+    while index < len(text):
+        character = text[index]
+        if character in "\"'":
+            quoted = _QUOTED.match(text, index)
+            if quoted is None:
+                return None
+            index = quoted.end()
+            continue
+        if character in "{[":
+            depth += 1
+        elif character in "}]":
+            depth -= 1
+            if depth == 0:
+                return index
+        elif character == "#" and text[index - 1] in " \t":
+            return None
+        index += 1
+    return None
 
 
 def _token_length(text: str) -> int:

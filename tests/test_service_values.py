@@ -712,3 +712,22 @@ def test_validate_warns_about_a_service_s_placeholder_reference(tmp_path: Path) 
         f"warning: '{placeholder}' is a placeholder: replace it with where production keeps the "
         "secret"
     ) in result.output, result.output
+
+
+def test_var_set_and_rm_keep_a_one_line_flow_mapping_one_line(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "spec", _base(), OVERLAYS)
+    staging = spec / "environments" / "staging.yaml"
+    original = staging.read_text(encoding="utf-8") + "  shop: {replicas: 2}  # two\n"
+    staging.write_text(original, encoding="utf-8")
+    command = ("var", "set", "LOG_LEVEL", "--spec", str(spec), "--service", "shop")
+    assert run(*command, "staging=WARNING").exit_code == 0
+    edited = staging.read_text(encoding="utf-8")
+    assert edited.endswith("  shop: {replicas: 2, values: {LOG_LEVEL: WARNING}}  # two\n")
+    assert run(*command, "staging=DEBUG").exit_code == 0
+    assert staging.read_text(encoding="utf-8") == edited.replace("WARNING", "DEBUG")
+    out = tmp_path / "out"
+    assert run("render", "--env", "staging", "--spec", str(spec), "--out", str(out)).exit_code == 0
+    assert python_dotenv(out / "staging" / ".env.staging.shop")["LOG_LEVEL"] == "DEBUG"
+    result = run("var", "rm", "LOG_LEVEL", "--spec", str(spec), "--service", "shop")
+    assert result.exit_code == 0, result.output
+    assert staging.read_text(encoding="utf-8") == original
