@@ -341,6 +341,12 @@ def test_import_of_two_apps_gives_each_its_own_values(tmp_path: Path) -> None:
         "LOG_LEVEL": "WARNING",
     }
     assert set(production["services"]) == {"billing"}
+    validated = run("validate", "--spec", str(spec))
+    assert validated.exit_code == 0, validated.output
+    assert (
+        "production.yaml:15:9: services.billing.values.SECRET_KEY: warning: "
+        "'vault://TODO/source/production/billing#SECRET_KEY' is a placeholder" in validated.output
+    )
     rendered = run("render", "--all", "--spec", str(spec))
     assert rendered.exit_code == 0, rendered.output
     out = spec / "build" / "production"
