@@ -8,7 +8,9 @@ and variables. Whatever the spec cannot say exactly is kept, as written, in the 
 gives back an equivalent compose file. What cannot be carried at all is refused with its
 position; what is carried only partly (compose only, or only for development) is listed in the
 summary. Likely secrets become secret variables: a literal in development, a placeholder
-reference (``vault://TODO/...``) elsewhere.
+reference (``vault://TODO/...``) elsewhere. Where services give one variable different values,
+the value most of them share is the environment's and the others are the services' own
+(``services.<svc>.values``).
 """
 
 from __future__ import annotations
