@@ -1,0 +1,269 @@
+"""Services' own values tried the way a demanding user and an attacker would: a realistic spec
+(two Django apps, a Celery worker, PostgreSQL and Redis; development on compose, staging and
+production on Kubernetes with external-secrets) whose services give odd values of their own, read
+back by every real reader, tasks included; own values that would reach nothing refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.helpers import run, write_spec
+from tests.readers import (
+    compose_config,
+    compose_environment,
+    compose_v1,
+    compose_v2,
+    kubelet_expand,
+    kustomize,
+    posix_shell,
+    python_dotenv,
+    validate_kubernetes,
+)
+
+APP = ["DJANGO_SECRET_KEY", "DATABASE_URL", "DB_NAME", "DB_PASSWORD", "REDIS_URL", "GREETING",
+       "ODD", "FLAG", "LOG_LEVEL", "EMPTY"]  # fmt: skip
+SHOP_GREETING = "shop says 'q' \"dq\" # not a comment"
+BILLING_GREETING = "line1\nline2 ünïcödé ☃"
+BILLING_DB = "bil$(DB_PASSWORD)$$ling"
+WORKER_GREETING = "$$ $(HOME) `echo pwned` $(echo pwned) $HOME back"
+SECRETS = ("DJANGO_SECRET_KEY", "DB_PASSWORD", "DATABASE_URL")
+
+
+def _app(image: str, port: int | None, values: dict[str, Any], **more: Any) -> dict[str, Any]:
+    return {
+        "image": image,
+        "version": "1.0.0",
+        **({"ports": [port]} if port else {}),
+        "depends_on": ["postgres", "redis"],
+        "variables": APP,
+        "values": values,
+        **more,
+    }
+
+
+def _spec() -> dict[str, Any]:
+    external_secrets = {"mode": "external-secrets", "store": "vault-backend"}
+    url = "postgres://app:${DB_PASSWORD}@${services.postgres.host}:${services.postgres.port}/"
+    return {
+        "version": 1,
+        "project": "acme",
+        "environments": {
+            "development": {"targets": ["dotenv", "compose"], "local": True},
+            "staging": {"targets": ["kubernetes", "dotenv"], "secrets": external_secrets},
+            "production": {"targets": ["kubernetes", "dotenv"], "secrets": external_secrets},
+        },
+        "services": {
+            "shop": _app("ghcr.io/acme/shop", 8000, {"GREETING": SHOP_GREETING, "ODD": "on"}),
+            "billing-api": _app(
+                "ghcr.io/acme/billing",
+                8001,
+                {"DB_NAME": BILLING_DB, "GREETING": BILLING_GREETING, "ODD": "0123", "EMPTY": ""},
+            ),
+            "worker": _app(
+                "ghcr.io/acme/shop",
+                None,
+                {"LOG_LEVEL": "DEBUG", "GREETING": WORKER_GREETING, "ODD": "no"},
+                command=["celery", "-A", "shop", "worker"],
+            ),
+            "postgres": {
+                "image": "postgres",
+                "version": "16.1",
+                "ports": [5432],
+                "variables": ["DB_PASSWORD"],
+            },
+            "redis": {"image": "redis", "version": "7.2.4", "ports": [6379], "variables": []},
+        },
+        "tasks": {
+            "migrate": {"service": "billing-api", "command": ["migrate"], "when": "before-deploy"},
+            "drain": {"service": "worker", "command": ["celery", "drain"]},
+        },
+        "variables": {
+            "DJANGO_SECRET_KEY": {"secret": True},
+            "DB_NAME": {"default": "shop"},
+            "DB_PASSWORD": {"secret": True},
+            "DATABASE_URL": {"secret": True, "default": {"from": url + "${DB_NAME}"}},
+            "REDIS_URL": {"type": "url", "default": {"from": "redis://${services.redis.host}/0"}},
+            "GREETING": {"default": "hello"},
+            "ODD": {"default": "yes"},
+            "FLAG": {"type": "bool", "default": False},
+            "LOG_LEVEL": {
+                "type": "enum",
+                "choices": ["DEBUG", "INFO", "WARNING"],
+                "default": "INFO",
+            },
+            "EMPTY": {"default": "x", "required": False},
+        },
+    }
+
+
+def _overlays() -> dict[str, Any]:
+    def vault(environment: str, path: str) -> dict[str, str]:
+        return {"secret": f"vault://{environment}/{path}"}
+
+    remote: dict[str, Any] = {
+        environment: {
+            "variables": {
+                "DJANGO_SECRET_KEY": vault(environment, "shop#django"),
+                "DB_PASSWORD": vault(environment, "pg#shop"),
+            },
+            "services": {
+                "billing-api": {
+                    "values": {
+                        "DJANGO_SECRET_KEY": vault(environment, "billing#django"),
+                        "DB_PASSWORD": vault(environment, "pg#billing"),
+                    }
+                }
+            },
+        }
+        for environment in ("staging", "production")
+    }
+    remote["staging"]["services"]["billing-api"]["values"]["ODD"] = "1e3"
+    remote["production"]["services"]["postgres"] = {"external": True, "host": "db.example.com"}
+    remote["production"]["services"]["worker"] = {
+        "values": {
+            "DJANGO_SECRET_KEY": {"secret": "k8s://worker-secrets#django"},
+            "LOG_LEVEL": "WARNING",
+        }
+    }
+    development = {
+        "variables": {"DJANGO_SECRET_KEY": "dev-shop-$ecret", "DB_PASSWORD": "dev-pg-`pw`"},
+        "services": {
+            "billing-api": {
+                "values": {"DJANGO_SECRET_KEY": "dev-billing-$x", "DB_PASSWORD": "dev-$(pg)"}
+            },
+            "worker": {"values": {"FLAG": True}},
+        },
+    }
+    return {"development": development, **remote}
+
+
+def _expected(environment: str, service: str, key: str, password: str) -> dict[str, str]:
+    values = {
+        "ENVSPEC_ENVIRONMENT": environment,
+        "DJANGO_SECRET_KEY": key,
+        "DB_NAME": "shop",
+        "DB_PASSWORD": password,
+        "REDIS_URL": "redis://redis/0",
+        "GREETING": "hello",
+        "ODD": "yes",
+        "FLAG": "false",
+        "LOG_LEVEL": "INFO",
+        "EMPTY": "x",
+    }
+    if service == "shop":
+        values.update(GREETING=SHOP_GREETING, ODD="on")
+    elif service == "billing-api":
+        odd = "1e3" if environment == "staging" else "0123"
+        values.update(DB_NAME=BILLING_DB, GREETING=BILLING_GREETING, ODD=odd, EMPTY="")
+    elif service == "worker":
+        level = "WARNING" if environment == "production" else "DEBUG"
+        flag = "true" if environment == "development" else "false"
+        values.update(LOG_LEVEL=level, GREETING=WORKER_GREETING, ODD="no", FLAG=flag)
+    host = "db.example.com" if environment == "production" else "postgres"
+    values["DATABASE_URL"] = f"postgres://app:{password}@{host}:5432/{values['DB_NAME']}"
+    return values
+
+
+DEVELOPMENT = {
+    "shop": _expected("development", "shop", "dev-shop-$ecret", "dev-pg-`pw`"),
+    "billing-api": _expected("development", "billing-api", "dev-billing-$x", "dev-$(pg)"),
+    "worker": _expected("development", "worker", "dev-shop-$ecret", "dev-pg-`pw`"),
+}
+TASKS = {"migrate": "billing-api", "drain": "worker"}
+SECRET_DATA = {
+    ("acme-secrets", "DJANGO_SECRET_KEY"): "key-shop",
+    ("acme-secrets", "DB_PASSWORD"): "pw-$(shop)",
+    ("acme-secrets", "BILLING_API__DJANGO_SECRET_KEY"): "key-billing",
+    ("acme-secrets", "BILLING_API__DB_PASSWORD"): "pw-$$billing",
+    ("worker-secrets", "django"): "key-worker",
+}
+
+
+def _in_cluster(environment: str, service: str) -> dict[str, str]:
+    billing = service == "billing-api"
+    key = {"billing-api": "key-billing", "shop": "key-shop"}.get(service, "key-shop")
+    if service == "worker" and environment == "production":
+        key = "key-worker"
+    return _expected(environment, service, key, "pw-$$billing" if billing else "pw-$(shop)")
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("realistic")
+    spec = write_spec(root / "spec", _spec(), _overlays())
+    result = run("render", "--all", "--spec", str(spec), "--out", str(root / "out"))
+    assert result.exit_code == 0, result.output
+    return root / "out"
+
+
+def test_each_service_file_is_read_exactly_by_python_dotenv_and_sh(rendered: Path) -> None:
+    for service, expected in DEVELOPMENT.items():
+        file = rendered / "development" / f".env.development.{service}"
+        assert python_dotenv(file) == expected, service
+        assert posix_shell(file, list(expected)) == expected, service
+    for environment in ("staging", "production"):
+        for service in DEVELOPMENT:
+            expected = _in_cluster(environment, service)
+            for name in SECRETS:
+                del expected[name]
+            file = rendered / environment / f".env.{environment}.{service}"
+            assert python_dotenv(file) == expected, (environment, service)
+            assert posix_shell(file, list(expected)) == expected, (environment, service)
+
+
+@pytest.mark.parametrize("binary", [compose_v2, compose_v1], ids=["v2", "v1"])
+def test_compose_gives_each_service_and_task_exactly_its_values(
+    binary: Any, rendered: Path
+) -> None:
+    data = compose_config(binary(), rendered / "development", profiles=("tasks",))
+    for service, expected in DEVELOPMENT.items():
+        assert compose_environment(data, service) == expected, service
+    for task, service in TASKS.items():
+        assert compose_environment(data, task) == DEVELOPMENT[service], task
+
+
+def _environment(container: dict[str, Any], documents: list[dict[str, Any]]) -> dict[str, str]:
+    """What a container gets: its ConfigMaps, then each ``env`` entry in order (a secretKeyRef
+    read from SECRET_DATA, a value expanded by the kubelet's rule)."""
+    defined: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        name = source["configMapRef"]["name"]
+        config_map = next(
+            d for d in documents if d["kind"] == "ConfigMap" and d["metadata"]["name"] == name
+        )
+        defined.update(config_map["data"])
+    for entry in container.get("env", []):
+        if "valueFrom" in entry:
+            reference = entry["valueFrom"]["secretKeyRef"]
+            defined[entry["name"]] = SECRET_DATA[(reference["name"], reference["key"])]
+        else:
+            defined[entry["name"]] = kubelet_expand(entry["value"], defined)
+    return defined
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_each_container_and_task_job_gets_exactly_its_values(
+    rendered: Path, environment: str
+) -> None:
+    documents = kustomize(rendered / environment / "kubernetes")
+    for document in documents:
+        validate_kubernetes(document)
+    workloads = {
+        d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]
+        for d in documents
+        if d["kind"] in ("Deployment", "Job")
+    }
+    for service in DEVELOPMENT:
+        assert _environment(workloads[service], documents) == _in_cluster(environment, service)
+    for task, service in TASKS.items():
+        text = (rendered / environment / "kubernetes" / "tasks" / f"{task}.yaml").read_text(
+            encoding="utf-8"
+        )
+        (job,) = [document for document in yaml.safe_load_all(text) if document]
+        validate_kubernetes(job)
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        assert _environment(container, documents) == _in_cluster(environment, service), task
