@@ -76,7 +76,9 @@ def validate_spec(raw: RawSpec) -> SpecBundle:
     problems.extend(_cross_references(base, raw.base.source, known))
     for name, (overlay, _) in overlays.items():
         if name in known.environments:
-            problems.extend(_overlay_references(overlay, raw.overlays[name].source, known))
+            source = raw.overlays[name].source
+            problems.extend(_overlay_references(overlay, source, known))
+            problems.extend(_values_reaching_nothing(base, name, overlay, source))
     sources = {name: document.source for name, document in raw.overlays.items()}
     problems.extend(_collisions(base, overlays, raw.base.source, sources))
     if problems:
@@ -405,6 +407,29 @@ def _overlay_references(overlay: Overlay, source: SourceMap, known: Known) -> It
             difference.environments,
             known.environments,
             "environment",
+        )
+
+
+def _values_reaching_nothing(
+    spec: Spec, environment: str, overlay: Overlay, source: SourceMap
+) -> Iterator[Problem]:
+    """An overlay's own values for a service that is not deployed there (limited by
+    ``environments:``, or ``external`` there): no artifact would carry them, and a secret's
+    literal among them would pass for a reference."""
+    for name, patch in overlay.services.items():
+        service = spec.services.get(name)
+        if service is None or not patch.values:
+            continue
+        if service.environments is not None and environment not in service.environments:
+            reason = f"is not in environment '{environment}' (services.{name}.environments)"
+        elif patch.external if patch.external is not None else service.external:
+            reason = f"is external in '{environment}': nothing is deployed for it there"
+        else:
+            continue
+        yield _key(
+            source,
+            ("services", name, "values"),
+            f"service '{name}' {reason}, so these values would reach nothing; remove them",
         )
 
 

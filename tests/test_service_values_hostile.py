@@ -5,13 +5,15 @@ back by every real reader, tasks included; own values that would reach nothing r
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.helpers import run, write_spec
+from tests.helpers import dump, run, write_spec
 from tests.readers import (
     compose_config,
     compose_environment,
@@ -23,6 +25,7 @@ from tests.readers import (
     python_dotenv,
     validate_kubernetes,
 )
+from tests.test_canary import ENVSPEC, LARGE
 
 APP = ["DJANGO_SECRET_KEY", "DATABASE_URL", "DB_NAME", "DB_PASSWORD", "REDIS_URL", "GREETING",
        "ODD", "FLAG", "LOG_LEVEL", "EMPTY"]  # fmt: skip
@@ -267,3 +270,79 @@ def test_each_container_and_task_job_gets_exactly_its_values(
         validate_kubernetes(job)
         container = job["spec"]["template"]["spec"]["containers"][0]
         assert _environment(container, documents) == _in_cluster(environment, service), task
+
+
+PRODUCTION = "sk_live_51ReviewCanary8Xq2RestrictedMail"
+
+
+def _not_deployed(production: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The realistic spec with a mail catcher for development only, and ``production`` as the
+    production overlay's ``services``."""
+    base = _spec()
+    base["services"]["mail"] = {
+        "image": "axllent/mailpit",
+        "version": "v1.20",
+        "environments": ["development"],
+        "variables": ["DJANGO_SECRET_KEY", "LOG_LEVEL"],
+    }
+    overlays = _overlays()
+    overlays["production"]["services"].update(production)
+    return base, overlays
+
+
+NOT_DEPLOYED: dict[str, tuple[dict[str, Any], str]] = {
+    "limited by environments": (
+        {"mail": {"values": {"DJANGO_SECRET_KEY": PRODUCTION, "LOG_LEVEL": "LOUD"}}},
+        "services.mail.values: service 'mail' is not in environment 'production' "
+        "(services.mail.environments), so these values would reach nothing; remove them",
+    ),
+    "external there": (
+        {"postgres": {"external": True, "host": "db", "values": {"DB_PASSWORD": PRODUCTION}}},
+        "services.postgres.values: service 'postgres' is external in 'production': nothing is "
+        "deployed for it there, so these values would reach nothing; remove them",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", NOT_DEPLOYED)
+def test_own_values_for_a_service_not_deployed_are_refused_and_never_cached(
+    tmp_path: Path, case: str
+) -> None:
+    """A production overlay holding a secret's literal where no artifact would take it: it
+    must be refused like any other literal, or the parse cache keeps that overlay (it keeps
+    non-local overlays, whose literals validation refuses)."""
+    patch, message = NOT_DEPLOYED[case]
+    (service,) = patch
+    base, overlays = _not_deployed(patch)
+    overlays["production"] = LARGE + dump(overlays["production"])
+    spec = write_spec(tmp_path / "spec", base, overlays)
+    environ = dict(os.environ)
+    for variable, folder in (("HOME", "home"), ("XDG_CACHE_HOME", "cache"), ("TMPDIR", "tmp")):
+        (tmp_path / folder).mkdir()
+        environ[variable] = str(tmp_path / folder)
+    out = tmp_path / "out"
+    production = spec / "environments" / "production.yaml"
+    for command in (["validate"], ["render", "--all", "--out", str(out)], ["explain", "LOG_LEVEL"]):
+        result = subprocess.run(
+            [ENVSPEC, "--debug", command[0], "--spec", str(spec), *command[1:]],
+            capture_output=True,
+            text=True,
+            env=environ,
+            check=False,
+        )
+        assert result.returncode == 1, (command, result.stdout, result.stderr)
+        lines = (result.stdout + result.stderr).splitlines()
+        assert f"{production}:{_values_line(production, service)}:5: {message}" in lines, lines
+        assert "Traceback" not in result.stderr
+        assert PRODUCTION not in result.stdout + result.stderr
+    assert not out.exists()
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path != production:
+            assert PRODUCTION.encode() not in path.read_bytes(), path
+
+
+def _values_line(file: Path, service: str) -> int:
+    """The line of ``values:`` under the overlay's ``services.<service>``."""
+    lines = file.read_text(encoding="utf-8").splitlines()
+    start = lines.index(f"  {service}:")
+    return next(n for n, line in enumerate(lines[start:], start + 1) if "values:" in line)
