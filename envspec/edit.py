@@ -321,7 +321,11 @@ def _token_length(text: str) -> int:
 
 
 def _trailing_comment(rest: str) -> str:
-    match = re.search(r"\s+#.*$", rest.rstrip("\n"))
+    """The comment after the one-line scalar that ``rest`` starts with (a quoted scalar may
+    hold `` #`` itself)."""
+    rest = rest.rstrip("\n")
+    quoted = re.match(r'"(?:[^"\\]|\\.)*"|\'(?:[^\']|\'\')*\'', rest)
+    match = re.search(r"\s+#.*$", rest[quoted.end() :] if quoted else rest)
     return match.group() if match else ""
 
 

@@ -89,6 +89,28 @@ def test_set_replaces_one_value_and_keeps_comments(shop: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("service", [[], ["--service", "backend"]], ids=["variable", "service"])
+def test_set_over_a_quoted_value_holding_a_hash_leaves_none_of_it(
+    shop: Path, service: list[str]
+) -> None:
+    """A quoted value may hold `` #``: that is the value's, not a comment to keep."""
+    overlay = shop / "environments" / "production.yaml"
+    for value in ("'it is' #1", 'say "a # b"', "done"):
+        result = run("var", "set", "ENVIRONMENT", *service, f"prod={value}", "--spec", str(shop))
+        assert result.exit_code == 0, result.output
+    overlay.write_text(
+        overlay.read_text().replace("ENVIRONMENT: done", "ENVIRONMENT: 'a # b' # kept")
+    )
+    result = run("var", "set", "ENVIRONMENT", *service, "prod=done", "--spec", str(shop))
+    assert result.exit_code == 0, result.output
+    lines = [line for line in overlay.read_text().splitlines() if "ENVIRONMENT" in line]
+    assert lines == (
+        ["  ENVIRONMENT: production", "      ENVIRONMENT: done # kept"]
+        if service
+        else ["  ENVIRONMENT: done # kept"]
+    )
+
+
 def test_rm_removes_everywhere(shop: Path) -> None:
     result = run("var", "rm", "STRIPE_PUBLISHABLE_KEY", "--spec", str(shop))
     assert result.exit_code == 0, result.output
