@@ -346,3 +346,29 @@ def _values_line(file: Path, service: str) -> int:
     lines = file.read_text(encoding="utf-8").splitlines()
     start = lines.index(f"  {service}:")
     return next(n for n, line in enumerate(lines[start:], start + 1) if "values:" in line)
+
+
+def test_a_service_file_edited_by_hand_is_kept_when_its_values_go(tmp_path: Path) -> None:
+    """Only the environment rendered loses its service files, and one edited by hand stays
+    until ``--force``."""
+    base, overlays = _spec(), _overlays()
+    spec = write_spec(tmp_path / "spec", base, overlays)
+    out = tmp_path / "out"
+    assert run("render", "--all", "--spec", str(spec), "--out", str(out)).exit_code == 0
+    shop = {name: out / name / f".env.{name}.shop" for name in ("staging", "production")}
+    edited = shop["production"].read_text(encoding="utf-8") + "EXTRA=1\n"
+    shop["production"].write_text(edited, encoding="utf-8")
+    del base["services"]["shop"]["values"]
+    write_spec(tmp_path / "spec", base, overlays)
+    at = ["--spec", str(spec), "--out", str(out)]
+    result = run("render", "--env", "staging", *at)
+    assert result.exit_code == 0, result.output
+    assert not shop["staging"].exists()
+    assert shop["production"].read_text(encoding="utf-8") == edited, "not its environment"
+    result = run("render", "--env", "production", *at)
+    assert result.exit_code == 1
+    assert f"{shop['production']}: no longer generated, but edited by hand" in result.output
+    assert shop["production"].read_text(encoding="utf-8") == edited
+    assert run("render", "--env", "production", "--force", *at).exit_code == 0
+    assert not shop["production"].exists()
+    assert (out / "production" / ".env.production.billing-api").is_file()
