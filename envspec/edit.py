@@ -485,26 +485,38 @@ def remove_service_value(root: Path, name: str, service: str, validate: Validate
 
 
 def remove_variable(root: Path, name: str, validate: Validate) -> list[Path]:
+    """Remove ``name`` everywhere: its declaration, its overlay values, and from every
+    service (the lists of what it receives, its own values), in the base and the overlays."""
     editor = _Editor(root)
     editor.check_variable(name, exists=True)
-    services = editor.base.tree.get("services") or CommentedMap()
-    for service in list(services):
+    editor.base.remove_entry(editor.variables(), name)
+    editor.base.reload()
+    texts = [editor.base] + [
+        editor.overlay(environment) for environment in editor.base.tree.get("environments") or {}
+    ]
+    for text in texts:
+        variables = text.tree.get("variables")
+        if text is not editor.base and isinstance(variables, CommentedMap) and name in variables:
+            text.remove_entry(variables, name)
+            text.reload()
+        _remove_from_services(text, name)
+    return _commit(editor, validate)
+
+
+def _remove_from_services(text: _Text, name: str) -> None:
+    services = text.tree.get("services")
+    for service in list(services) if isinstance(services, CommentedMap) else ():
         receives = (
             services[service].get("variables") if isinstance(services[service], Mapping) else None
         )
         if isinstance(receives, CommentedSeq) and name in receives:
-            editor.base.remove_item(receives, list(receives).index(name))
-            editor.base.reload()
-            services = editor.base.tree.get("services") or CommentedMap()
-    editor.base.remove_entry(editor.variables(), name)
-    editor.base.reload()
-    for environment in list(editor.base.tree.get("environments") or {}):
-        text = editor.overlay(environment)
-        variables = text.tree.get("variables")
-        if isinstance(variables, CommentedMap) and name in variables:
-            text.remove_entry(variables, name)
+            text.remove_item(receives, list(receives).index(name))
             text.reload()
-    return _commit(editor, validate)
+        if text.remove_path(("services", service, "values", name)):
+            text.reload()
+        services = text.tree.get("services")
+        if not isinstance(services, CommentedMap):
+            return
 
 
 def _commit(editor: _Editor, validate: Validate) -> list[Path]:

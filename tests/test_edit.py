@@ -119,6 +119,36 @@ def test_rm_removes_everywhere(shop: Path) -> None:
     assert run("validate", "--spec", str(shop)).exit_code == 0
 
 
+def test_rm_removes_services_own_values_and_overlay_lists_too(shop: Path) -> None:
+    development = shop / "environments" / "development.yaml"
+    development.write_text(
+        development.read_text()
+        + "services:\n  minio:\n    variables: [MINIO_ROOT_USER, LOG_LEVEL, MINIO_ROOT_PASSWORD]\n"
+    )
+    result = run(
+        "var", "set", "LOG_LEVEL", "--service", "backend", "dev=ERROR", "--spec", str(shop)
+    )
+    assert result.exit_code == 0, result.output
+    production = shop / "environments" / "production.yaml"
+    before = production.read_text()
+    result = run("var", "rm", "LOG_LEVEL", "--spec", str(shop))
+    assert result.exit_code == 0, result.output
+    for name, text in _texts(shop).items():
+        assert "LOG_LEVEL" not in text, name
+    assert development.read_text().endswith(
+        "services:\n  minio:\n    variables: [MINIO_ROOT_USER, MINIO_ROOT_PASSWORD]\n"
+    )
+    assert _changes(before, production.read_text()) == (
+        [
+            "  LOG_LEVEL: WARNING",
+            "    values: {LOG_LEVEL: INFO}   # the worker logs each task it runs; the backend "
+            "stays at WARNING",
+        ],
+        [],
+    )
+    assert run("validate", "--spec", str(shop)).exit_code == 0
+
+
 def test_invalid_edit_writes_nothing(shop: Path) -> None:
     before = _texts(shop)
     result = run(
