@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -591,10 +592,12 @@ class Spec(Model):
         return version
 
 
-class SpecBundle(BaseModel):
-    """A validated spec: the base and each environment's overlay (empty when it has no file)."""
+@dataclass(frozen=True)
+class SpecBundle:
+    """A validated spec: the base and each environment's overlay (empty when it has no file).
 
-    model_config = ConfigDict(frozen=True)
+    A plain container of models already validated: as a pydantic model it would build the
+    validator of the whole spec a second time, when the module is imported."""
 
     base: Spec
     overlays: dict[str, Overlay]

@@ -49,6 +49,8 @@ _FLOAT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 not."""
 _SPACE = re.compile(r"\s")
 _PLAIN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9._~%!$&'()*+,;=:@-]+(/[!-~]*)?")
+DEFAULT_SHUTDOWN = Shutdown()
+"""A service's shutdown when its spec gives none (shared: models are frozen)."""
 _BOOLS = {
     "true": "true",
     "yes": "true",
@@ -134,7 +136,7 @@ class ResolvedService:
 
     @property
     def shutdown(self) -> Shutdown:
-        return self.spec.shutdown or Shutdown()
+        return self.spec.shutdown or DEFAULT_SHUTDOWN
 
     @property
     def uid(self) -> int | None:
