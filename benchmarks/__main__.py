@@ -1,4 +1,6 @@
-"""Run envspec's benchmarks: ``python -m benchmarks [--quick] [--repeat N] [--json PATH]``.
+"""Run envspec's benchmarks: ``python -m benchmarks [--quick] [--repeat N] [--json PATH]``, or
+compare an older install with this one: ``python -m benchmarks --compare OLD_BIN [--pairs N]``
+(see :mod:`benchmarks.compare`).
 
 Every scenario runs the installed ``envspec`` command in fresh processes and reports the median
 wall time and the peak resident memory (from ``wait4``) over the repetitions, for the bundled
@@ -35,6 +37,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from benchmarks.compare import compare
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS_SECONDS = {
@@ -136,10 +140,21 @@ def main() -> None:
         help="where specs and outputs are written (default: benchmarks/results/, inside the "
         "project as a build/ folder is; a busy /tmp can make creating files several times slower)",
     )
+    parser.add_argument(
+        "--compare",
+        metavar="OLD_BIN",
+        help="alternate an older install's envspec command with this one and report CPU times "
+        "and their ratios (benchmarks/compare.py)",
+    )
+    parser.add_argument("--pairs", type=int, default=5, help="with --compare: runs of each")
     options = parser.parse_args()
     binary = envspec_binary()
-    compileall.compile_dir(REPO / "envspec", quiet=1)
     options.scratch.mkdir(parents=True, exist_ok=True)
+    if options.compare:
+        with tempfile.TemporaryDirectory(prefix="envspec-compare-", dir=options.scratch) as work:
+            compare(options.compare, binary, Path(work), options.pairs, options.quick)
+        return
+    compileall.compile_dir(REPO / "envspec", quiet=1)
     with tempfile.TemporaryDirectory(prefix="envspec-bench-", dir=options.scratch) as folder:
         sizes = (10, 100) if options.quick else (10, 100, 1000)
         results = _scenarios(binary, Path(folder), sizes, options.repeat)
