@@ -372,3 +372,49 @@ def test_a_service_file_edited_by_hand_is_kept_when_its_values_go(tmp_path: Path
     assert run("render", "--env", "production", "--force", *at).exit_code == 0
     assert not shop["production"].exists()
     assert (out / "production" / ".env.production.billing-api").is_file()
+
+
+@pytest.mark.parametrize("binary", [compose_v2, compose_v1], ids=["v2", "v1"])
+def test_compose_reads_an_env_reference_from_the_shell_variable_it_names(
+    tmp_path: Path, binary: Any
+) -> None:
+    """``env://NAME`` is the shell variable NAME (docs/spec.md), a service's own one too; the
+    other backends' secrets are read from the variable's name (or ``<SERVICE>__<NAME>``)."""
+    base = _spec()
+    base["variables"]["STRIPE_KEY"] = {"secret": True}
+    base["variables"]["STRIPE_URL"] = {
+        "secret": True,
+        "default": {"from": "https://$${STRIPE_KEY}:${STRIPE_KEY}@stripe"},
+    }
+    for service in ("shop", "billing-api"):
+        base["services"][service]["variables"] = [*APP, "STRIPE_KEY", "STRIPE_URL"]
+    overlays = _overlays()
+    overlays["development"]["variables"]["STRIPE_KEY"] = {"secret": "env://STRIPE_TEST_KEY"}
+    overlays["development"]["services"]["billing-api"]["values"]["STRIPE_KEY"] = {
+        "secret": "env://BILLING_STRIPE_KEY"
+    }
+    overlays["development"]["services"]["shop"] = {
+        "values": {"DB_PASSWORD": {"secret": "vault://a#b"}}
+    }
+    for remote in ("staging", "production"):
+        overlays[remote]["variables"]["STRIPE_KEY"] = {"secret": f"vault://{remote}/stripe#key"}
+    spec = write_spec(tmp_path / "spec", base, overlays)
+    out = tmp_path / "out"
+    result = run("render", "--env", "development", "--spec", str(spec), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    shell = {
+        "STRIPE_TEST_KEY": "sk_test_$hop",
+        "BILLING_STRIPE_KEY": "sk_test_bill",
+        "SHOP__DB_PASSWORD": "pw",
+    }
+    data = compose_config(binary(), out / "development", shell)
+    shop, billing = (compose_environment(data, name) for name in ("shop", "billing-api"))
+    assert (shop["STRIPE_KEY"], shop["STRIPE_URL"]) == (
+        "sk_test_$hop",
+        "https://${STRIPE_KEY}:sk_test_$hop@stripe",
+    )
+    assert (billing["STRIPE_KEY"], billing["STRIPE_URL"]) == (
+        "sk_test_bill",
+        "https://${STRIPE_KEY}:sk_test_bill@stripe",
+    )
+    assert shop["DB_PASSWORD"] == "pw", "a vault reference is read from <SERVICE>__<NAME>"

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from envspec.models import ENVIRONMENT_VARIABLE, Autoscale
 from envspec.render._common import check_values, map_strings, received_values, yaml_header
 from envspec.render.base import RenderedFile, Templates, merging
 from envspec.render.filters import compose_escape, compose_value
-from envspec.resolve import ResolvedEnvironment, ResolvedTask
+from envspec.resolve import ResolvedEnvironment, ResolvedService, ResolvedTask
 
 SERVER_FIELDS = frozenset(
     {"command", "ports", "expose", "healthcheck", "deploy", "profiles", "container_name", "restart"}
@@ -70,6 +70,7 @@ class ComposeRenderer:
             replicas=replicas,
             healthchecked=healthchecked,
             environment_variable=ENVIRONMENT_VARIABLE,
+            shell_names=shell_names,
         )
         content = yaml_header(environment.name) + text
         yield RenderedFile(f"{environment.name}/docker-compose.yaml", content)
@@ -83,6 +84,22 @@ class ComposeRenderer:
     ) -> str:
         compose_file = shlex.quote(f"{folder}/docker-compose.yaml")
         return f"docker compose -f {compose_file} run --rm {task.name}"
+
+
+def shell_names(service: ResolvedService) -> Callable[[str], str]:
+    """The shell variable compose reads each secret of ``service`` from: NAME for an
+    ``env://NAME`` reference, else the secret's name (:meth:`ResolvedService.secret_name`)."""
+
+    def shell_name(name: str) -> str:
+        variable = service.own.get(name)
+        if variable is None:
+            variable = service.scope.get(name)
+        reference = variable.reference if variable is not None else None
+        if reference is not None and reference.backend == "env":
+            return reference.path
+        return service.secret_name(name)
+
+    return shell_name
 
 
 _BOOLEAN_KEYS = frozenset(
