@@ -103,10 +103,15 @@ def kustomize(folder: Path) -> list[dict[str, Any]]:
 _VALUE_TAG = "tag:yaml.org,2002:value"
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 def _yaml12() -> YAML:
-    """A YAML 1.2 reader, as the Go tools speak; a plain ``=`` is a string there."""
+    """A YAML 1.2 reader, as the Go tools speak; a plain ``=`` is a string there, and so is a
+    plain ``<<`` value (kubectl prints the string ``"<<"`` so; only a key ``<<`` merges)."""
     reader = YAML(typ="safe", pure=True)
-    reader.constructor.add_constructor(_VALUE_TAG, lambda loader, node: node.value)
+    for tag in (_VALUE_TAG, _MERGE_TAG):
+        reader.constructor.add_constructor(tag, lambda loader, node: node.value)
     return reader
 
 

@@ -12,8 +12,11 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.helpers import dump, run, write_spec
+from envspec.render.filters import CannotCarry, compose_value, dotenv_quote, kubernetes_value
+from tests.helpers import dump, minimal, run, write_spec
 from tests.readers import (
     compose_config,
     compose_environment,
@@ -26,6 +29,7 @@ from tests.readers import (
     validate_kubernetes,
 )
 from tests.test_canary import ENVSPEC, LARGE
+from tests.test_roundtrip import VALUE
 
 APP = ["DJANGO_SECRET_KEY", "DATABASE_URL", "DB_NAME", "DB_PASSWORD", "REDIS_URL", "GREETING",
        "ODD", "FLAG", "LOG_LEVEL", "EMPTY"]  # fmt: skip
@@ -418,3 +422,47 @@ def test_compose_reads_an_env_reference_from_the_shell_variable_it_names(
         "https://${STRIPE_KEY}:sk_test_bill@stripe",
     )
     assert shop["DB_PASSWORD"] == "pw", "a vault reference is read from <SERVICE>__<NAME>"
+
+
+def _carried(value: str) -> bool:
+    try:
+        dotenv_quote(value)
+        compose_value(value)
+        kubernetes_value(value)
+    except CannotCarry:
+        return False
+    return True
+
+
+@pytest.mark.slow
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(st.lists(VALUE.filter(_carried), min_size=3, max_size=3))
+def test_two_services_drawn_values_reach_each_through_every_reader(
+    tmp_path_factory: pytest.TempPathFactory, values: list[str]
+) -> None:
+    """The environment's value and two services' own values of one variable, drawn: each
+    service's file, compose entry and ConfigMap carry exactly its own."""
+    shared, web, worker = values
+    spec = minimal(variables={"V": {"default": shared}})
+    spec["environments"]["development"]["targets"] = ["dotenv", "compose"]
+    spec["services"]["web"]["values"] = {"V": web}
+    for name in ("worker", "api"):
+        spec["services"][name] = {"image": f"example/{name}", "version": "1.0.0"}
+    overlays = {"production": {"services": {"worker": {"values": {"V": worker}}}}}
+    root = tmp_path_factory.mktemp("drawn")
+    spec_folder = write_spec(root / "spec", spec, overlays)
+    out = root / "out"
+    result = run("render", "--all", "--spec", str(spec_folder), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    file = out / "development" / ".env.development.web"
+    expected = {"ENVSPEC_ENVIRONMENT": "development", "V": web}
+    assert python_dotenv(file) == expected
+    assert posix_shell(file, list(expected)) == expected
+    assert python_dotenv(out / "development" / ".env.development")["V"] == shared
+    dev = {"web": web, "worker": shared, "api": shared}
+    for binary in (compose_v2(), compose_v1()):
+        data = compose_config(binary, out / "development")
+        assert {name: compose_environment(data, name)["V"] for name in dev} == dev, binary
+    documents = kustomize(out / "production" / "kubernetes")
+    maps = {d["metadata"]["name"]: d["data"]["V"] for d in documents if d["kind"] == "ConfigMap"}
+    assert maps == {"web-config": web, "worker-config": worker, "api-config": shared}
