@@ -234,7 +234,7 @@ def explain(project: Project, name: str) -> Explanation:
     for env_name, environment in project.environments.items():
         own = tuple(
             _value_of(env_name, service.own[name], service.name)
-            for service in environment.services
+            for service in environment.deployed
             if name in service.own and name in service.variables
         )
         resolved = environment.variables.get(name)

@@ -5,6 +5,7 @@ back by every real reader, tasks included; own values that would reach nothing r
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -466,3 +467,14 @@ def test_two_services_drawn_values_reach_each_through_every_reader(
     documents = kustomize(out / "production" / "kubernetes")
     maps = {d["metadata"]["name"]: d["data"]["V"] for d in documents if d["kind"] == "ConfigMap"}
     assert maps == {"web-config": web, "worker-config": worker, "api-config": shared}
+
+
+def test_explain_shows_no_own_value_where_the_service_is_external(tmp_path: Path) -> None:
+    base = _spec()
+    base["services"]["postgres"]["values"] = {"DB_PASSWORD": {"secret": "vault://pg#own"}}
+    spec = write_spec(tmp_path / "spec", base, _overlays())
+    result = run("explain", "DB_PASSWORD", "--spec", str(spec), "--format", "json")
+    assert result.exit_code == 0, result.output
+    environments = json.loads(result.output)["environments"]
+    assert environments["staging"]["services"]["postgres"]["value"] == "vault://pg#own"
+    assert "postgres" not in environments["production"].get("services", {}), "external there"
