@@ -24,6 +24,7 @@ from envspec.models import (
     ENVIRONMENT_VARIABLE,
     DerivedSource,
     Overlay,
+    SecretSource,
     ServiceFields,
     Spec,
     SpecBundle,
@@ -94,14 +95,14 @@ def validate_spec(raw: RawSpec) -> SpecBundle:
 def keep_accepted_parses(raw: RawSpec, bundle: SpecBundle, accepted: Iterable[str]) -> None:
     """Let the loader cache the parses of the files that hold no secret's literal, once
     validation accepted the ``accepted`` environments: the base unless a secret variable has a
-    default there or a service's own value of one is a literal (a literal is allowed while every
-    non-local environment overrides it), and the overlays of those environments that are not
-    local."""
+    default there or a service's own value of one that is not a reference (a literal, or one
+    derived from literal text, is allowed while every non-local environment overrides it), and
+    the overlays of those environments that are not local."""
     spec = bundle.base
     files: list[str | None] = [name for name in accepted if not spec.environments[name].local]
     secret = {name for name, variable in spec.variables.items() if variable.secret}
     if not any(spec.variables[name].default is not None for name in secret) and not any(
-        name in secret and isinstance(value, str | list)
+        name in secret and not isinstance(value, SecretSource)
         for service in spec.services.values()
         for name, value in (service.values or {}).items()
     ):

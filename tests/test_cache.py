@@ -161,6 +161,12 @@ def test_files_that_may_hold_a_secret_literal_are_never_cached(
     assert len(_entries(cache_home)) == 3, (
         "production's overlay, not a base whose service holds one"
     )
+    in_service["services"]["web"]["values"] = {"API_TOKEN": {"from": f"{canary}-${{GREETING}}"}}
+    in_service["variables"]["GREETING"] = {"default": "hello"}
+    root = write_spec(tmp_path / "e", in_service, overridden)
+    result = run("validate", "--spec", str(root))
+    assert result.exit_code == 0, result.output
+    assert len(_entries(cache_home)) == 3, "nor one whose service derives one from a literal"
     assert not any(canary.encode() in entry.read_bytes() for entry in _entries(cache_home))
 
 
