@@ -393,7 +393,8 @@ def _validate_folder(folder: Path) -> None:
 def names_in(spec: Path | None, section: str) -> list[str]:
     """The names under a top-level section of the spec (``environments``, ``variables``), read
     without validating it, for shell completion; none when there is no readable spec."""
-    from envspec.loader import find_spec_root, section_names
+    from envspec.layout import find_spec_root
+    from envspec.loader import section_names
 
     root = spec if spec is not None else find_spec_root(Path.cwd())
     return section_names(root, section) if root is not None else []

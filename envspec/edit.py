@@ -22,7 +22,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from envspec.atomic import deferred_signals, note_change, write_atomic
 from envspec.errors import EnvspecError, RenderError, SpecError, did_you_mean
-from envspec.loader import BASE_FILE, OVERLAY_DIR, TEMPLATE_DIR
+from envspec.layout import BASE_FILE, OVERLAY_DIR, TEMPLATE_DIR
 from envspec.location import display_path
 from envspec.models import VARIABLE_NAME
 from envspec.project import select_environment

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from envspec import __version__
 from envspec.errors import EnvspecError, OutputError
-from envspec.loader import BASE_FILE, OVERLAY_DIR, TEMPLATE_DIR, find_spec_root
+from envspec.layout import BASE_FILE, OVERLAY_DIR, TEMPLATE_DIR, find_spec_root
 from envspec.render import builtin_template_dir
 from envspec.targets import BUILTIN
 from envspec.writer import Plan, unchanged_since

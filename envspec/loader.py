@@ -21,6 +21,7 @@ import yaml
 
 from envspec import cache
 from envspec.errors import Problem, SpecError
+from envspec.layout import BASE_FILE, OVERLAY_DIR, OVERLAY_SUFFIXES, TEMPLATE_DIR
 from envspec.location import Position, SourceMap, SpecPath, display_path, dotted
 
 try:
@@ -28,10 +29,6 @@ try:
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-BASE_FILE = "envspec.yaml"
-OVERLAY_DIR = "environments"
-TEMPLATE_DIR = "templates"
-OVERLAY_SUFFIXES = frozenset({".yaml", ".yml"})
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_ALIAS_EXPANSION = 50_000
 MAX_ALIAS_CHARS = MAX_FILE_BYTES
@@ -73,14 +70,6 @@ class RawSpec:
             file = self.parses.get(name)
             if file is not None:
                 file.store()
-
-
-def find_spec_root(start: Path) -> Path | None:
-    """The closest folder holding ``envspec.yaml``, from ``start`` up to the filesystem root."""
-    for folder in (start, *start.parents):
-        if (folder / BASE_FILE).is_file():
-            return folder
-    return None
 
 
 def load_spec(root: Path) -> RawSpec:

@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "envspec.derive",
             "envspec.errors",
             "envspec.gitops",
+            "envspec.layout",
             "envspec.location",
             "envspec.pieces",
             "envspec.render",
@@ -186,14 +187,14 @@ def test_each_module_imports_first_and_alone() -> None:
 
 
 def test_an_unchanged_render_loads_neither_models_nor_templates(tmp_path: Path) -> None:
-    """The first step of ``api.render`` answers from the lock: no pydantic, no Jinja2."""
+    """The first step of ``api.render`` answers from the lock: no pydantic, no Jinja2, no YAML."""
     root = write_spec(tmp_path / "spec", minimal())
     assert run("render", "--all", "--spec", str(root)).exit_code == 0
     script = (
         "import sys\n"
         "from envspec.cli import _Context, cli\n"
         "cli.main(sys.argv[1:], obj=_Context(), standalone_mode=False)\n"
-        "print(sorted({'pydantic', 'jinja2', 'envspec.models'} & set(sys.modules)))\n"
+        "print(sorted({'pydantic', 'jinja2', 'yaml', 'envspec.models'} & set(sys.modules)))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script, "render", "--all", "--spec", str(root)],
