@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Final, NamedTuple
 
 from envspec.models import Spec, Variable
@@ -32,8 +32,10 @@ class ExampleRenderer:
         defaults: Mapping[str, ResolvedVariable],
         templates: Templates,
     ) -> Iterable[RenderedFile]:
+        own = _own_values(environments)
         entries = [
-            self._entry(spec, name, environments, defaults.get(name)) for name in spec.variables
+            self._entry(spec, name, environments, defaults.get(name), own.get(name, {}))
+            for name in spec.variables
         ]
         yield RenderedFile(
             ".env.example",
@@ -46,6 +48,7 @@ class ExampleRenderer:
         name: str,
         environments: Mapping[str, ResolvedEnvironment],
         default: ResolvedVariable | None,
+        own: Mapping[str, list[str]],
     ) -> ExampleEntry:
         variable = spec.variables[name]
         kind = (
@@ -79,19 +82,24 @@ class ExampleRenderer:
                 notes.append("secret, from " + "; ".join(sources) if sources else "secret")
         else:
             value, quoted = _example_value(variable, default, variable.example)
-        notes.extend(_own_values(name, environments))
+        notes.extend(
+            f"service {service} has its own value in {', '.join(names)}"
+            for service, names in own.items()
+        )
         return ExampleEntry(name, kind, variable.description, tuple(notes), value, quoted)
 
 
-def _own_values(name: str, environments: Mapping[str, ResolvedEnvironment]) -> Iterator[str]:
-    """A note for each service that has its own value of ``name`` somewhere, and where."""
-    where: dict[str, list[str]] = {}
+def _own_values(environments: Mapping[str, ResolvedEnvironment]) -> dict[str, dict[str, list[str]]]:
+    """For each variable, the services that have their own value of it and the environments
+    where they do: gathered once, not searched for each variable (50,000 variables x 1,000
+    services x 3 environments took 7 s)."""
+    found: dict[str, dict[str, list[str]]] = {}
     for env_name, environment in environments.items():
         for service in environment.services:
-            if name in service.own and name in service.variables:
-                where.setdefault(service.name, []).append(env_name)
-    for service_name, names in where.items():
-        yield f"service {service_name} has its own value in {', '.join(names)}"
+            for name in service.own:
+                if name in service.variables:
+                    found.setdefault(name, {}).setdefault(service.name, []).append(env_name)
+    return found
 
 
 def _example_value(
