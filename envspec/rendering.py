@@ -48,12 +48,15 @@ Job = tuple[str | None, str]
 class _Rendering:
     """The files of some environments' targets, each batch as soon as its target has rendered.
 
-    Given a :class:`Checked` spec, it resolves the environments one by one. For large specs each
-    target renders in a forked worker as soon as what it needs is resolved (``settings.py`` needs
+    Given a :class:`Checked` spec, it resolves the environments one by one. For large specs a
+    forked worker renders each target as soon as what it needs is resolved (``settings.py`` needs
     only the defaults, an environment's targets that environment, ``.env.example`` all of them),
-    while this process resolves the next environment. Every environment is resolved (its problems
+    while this process resolves the next environment; once everything is resolved, this process
+    renders what is still waiting beside the worker. One worker and this process keep two cores
+    busy: a second worker would only add a fork, the copy-on-write of every page either process
+    touches and the pickling of its result. Every environment is resolved (its problems
     reported) unless ``resolve_only`` names some. ``on_resolved`` runs once everything is
-    resolved, while the workers render. Once a target fails, the rest are still rendered to
+    resolved, while the worker renders. Once a target fails, the rest are still rendered to
     report every problem, and one :class:`RenderError` is raised at the end. ``ENVSPEC_JOBS=1``
     keeps everything in one process."""
 
@@ -110,7 +113,7 @@ class _Rendering:
 
     def _in_workers(self) -> Iterator[tuple[list[OutputFile], list[Problem]]]:
         spec = self.spec
-        with workers.Children[Job](2) as children:
+        with workers.Children[Job](1) as children:
             if self.project is not None:
                 resolver = None
                 partial = self.project
@@ -142,9 +145,8 @@ class _Rendering:
                         yield result
                 self._resolved(resolver.finish())
             start_ready(True)
-            while children.pending():
-                for _, result in children.finished(block=True):
-                    yield result
+            for _, result in children.drain():
+                yield result
 
     def _resolved(self, resolution: Resolution) -> Project:
         self.project = Project.of(self.spec, resolution)

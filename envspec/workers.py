@@ -91,6 +91,19 @@ class Children(Generic[K]):
         for key in list(self.ended):
             yield key, self._result(key)
 
+    def drain(self) -> Iterator[tuple[K, Any]]:
+        """Every result still to come. Work still waiting when no place is free is done in this
+        process, which would otherwise only wait: a child costs a fork, a copy of every page
+        that either process then writes, and the pickling of its result."""
+        while self.pending():
+            yield from self.finished(block=False)
+            self._start()
+            if self.waiting:
+                key, work = self.waiting.popleft()
+                yield key, work()
+            elif self.running:
+                yield from self.finished(block=True)
+
     def _start(self) -> None:
         while self.waiting and len(self.running) < self.limit:
             key, work = self.waiting.popleft()

@@ -51,6 +51,26 @@ def test_a_child_that_dies_is_reported_not_waited_for() -> None:
             _all_results(children)
 
 
+def test_waiting_work_is_done_here_while_every_place_is_busy() -> None:
+    read_end, write_end = os.pipe()
+
+    def in_child() -> int:
+        os.read(read_end, 1)  # ends only once the parent has done the other work
+        return os.getpid()
+
+    def here() -> int:
+        os.write(write_end, b"x")
+        return os.getpid()
+
+    with Children[str](1) as children:
+        children.submit("child", in_child)
+        children.submit("here", here)
+        results = dict(children.drain())
+    os.close(read_end)
+    os.close(write_end)
+    assert results["here"] == os.getpid() != results["child"]
+
+
 def test_leaving_early_kills_every_child() -> None:
     read_pid, write_pid = os.pipe()
 
