@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from envspec.render.filters import comment
+from envspec.render.filters import (
+    CannotCarry,
+    check_compose_value,
+    check_kubernetes_value,
+    comment,
+    compose_value,
+    kubernetes_value,
+)
 from envspec.resolve import is_url
 
 BREAKS = re.compile("[\x00-\x1f\x7f\u2028\u2029]")
@@ -20,6 +28,28 @@ def test_comment_is_one_clean_line_with_the_same_words(text: str) -> None:
     assert body == " ".join(BREAKS.sub(" ", text).split())
     assert not BREAKS.search(body) and "\x85" not in body
     assert body == body.strip() and "  " not in body
+
+
+def _refusal(function: Callable[[str], object], value: str) -> str | None:
+    try:
+        function(value)
+    except CannotCarry as error:
+        return str(error)
+    return None
+
+
+EDGES = st.one_of(
+    st.sampled_from([*"a$ \x00\t\n\r\x7f\x85\x9f\xa0\u2028\ufffe\uffff"]),
+    st.characters(min_codepoint=0xD7F0, max_codepoint=0xE010, exclude_categories=()),
+)
+ANY_TEXT = st.one_of(st.text(), st.text(EDGES))
+
+
+@settings(max_examples=400)
+@given(ANY_TEXT)
+def test_value_checks_refuse_what_the_quoting_refuses(value: str) -> None:
+    assert _refusal(check_compose_value, value) == _refusal(compose_value, value)
+    assert _refusal(check_kubernetes_value, value) == _refusal(kubernetes_value, value)
 
 
 PIECES = st.sampled_from([*"aZ09+.-:/@?#[]%!$&'(*,;=~_ \t\u00e9\u3002", "://", "http"])

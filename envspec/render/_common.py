@@ -20,12 +20,13 @@ def yaml_header(environment: str | None) -> str:
 
 def check_values(
     variables: Iterable[ResolvedVariable],
-    quote: Callable[[str], str],
+    check: Callable[[str], object],
     environment: str,
     artifact: str,
     compositions: bool = True,
 ) -> None:
-    """Raise one :class:`RenderError` naming every value ``quote`` cannot carry exactly (with
+    """Raise one :class:`RenderError` naming every value that ``check`` (a quoting function, or
+    a check that raises as one does) says the artifact cannot carry exactly (with
     ``compositions``, the literal text of derived values composed at run time too)."""
     problems = []
     for variable in variables:
@@ -35,7 +36,7 @@ def check_values(
         if text is None:
             continue
         try:
-            quote(text)
+            check(text)
         except CannotCarry as error:
             where = variable.origin.position()
             problems.append(

@@ -21,7 +21,8 @@ _RESERVED = frozenset(
     {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", "yaml", "nan", "inf"}
 )
 _NEEDS_ESCAPE = re.compile('[\\x00-\\x1f\\x7f-\\x9f"\\\\\u2028\u2029\ufeff\ud800-\udfff]')
-_KUBECTL_REFUSES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+_KUBECTL_REFUSED = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff"
+_KUBECTL_REFUSES = re.compile(f"[{_KUBECTL_REFUSED}]")
 _COMMENT_BREAKS = re.compile("[\x00-\x1f\x7f\u2028\u2029]")
 _NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", '"': '\\"', "\\": "\\\\", "\0": "\\0"}
 
@@ -158,6 +159,22 @@ def kubernetes_value(value: str) -> str:
             f"kubectl refuses the control character U+{ord(control.group()):04X} in YAML"
         )
     return yaml_quote(value)
+
+
+_COMPOSE_CANNOT = re.compile("[\x85\ud800-\udfff]")
+_KUBERNETES_CANNOT = re.compile(f"[{_KUBECTL_REFUSED}\ud800-\udfff]")
+
+
+def check_compose_value(value: str) -> None:
+    """Raise what :func:`compose_value` raises, in one scan for the characters it refuses."""
+    if _COMPOSE_CANNOT.search(value) is not None:
+        compose_value(value)
+
+
+def check_kubernetes_value(value: str) -> None:
+    """Raise what :func:`kubernetes_value` raises, in one scan for the characters it refuses."""
+    if _KUBERNETES_CANNOT.search(value) is not None:
+        kubernetes_value(value)
 
 
 def dotenv_quote(value: str) -> str:
