@@ -16,6 +16,7 @@ import json
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Final, NamedTuple
 
 import yaml
@@ -25,7 +26,13 @@ from envspec.errors import Problem, RenderError
 from envspec.models import ENVIRONMENT_VARIABLE, Autoscale, KubernetesPatch, dns_label
 from envspec.render._common import check_values, map_strings, yaml_header
 from envspec.render.base import RenderedFile, Templates, merging
-from envspec.render.filters import kubelet_composition, kubernetes_env, kubernetes_value
+from envspec.render.filters import (
+    check_kubernetes_value,
+    kubelet_composition,
+    kubernetes_env,
+    yaml_quote,
+    yaml_scalar,
+)
 from envspec.resolve import (
     ResolvedEnvironment,
     ResolvedService,
@@ -68,6 +75,18 @@ class SecretPlan:
     """The literals the fake provider's SecretStore holds, by key (the variable's name)."""
 
 
+@dataclass(frozen=True)
+class Pod:
+    """What a service's containers get, the same in its Deployment and its tasks' Jobs: the
+    plain values (its ConfigMap), the secretKeyRefs (each derived value's secret parts among
+    them), the derived values the kubelet composes from those, and their checksum."""
+
+    data: dict[str, str]
+    secret_refs: dict[str, KeyRef]
+    composed: dict[str, str]
+    checksum: str
+
+
 class KubernetesRenderer:
     scope: Final = "environment"
     deploys_workloads: Final = True
@@ -84,7 +103,7 @@ class KubernetesRenderer:
         ]
         check_values(
             [*environment.variables.values(), *own],
-            kubernetes_value,
+            check_kubernetes_value,
             environment.name,
             "Kubernetes manifests",
         )
@@ -101,8 +120,7 @@ class KubernetesRenderer:
         folder: str,
     ) -> str:
         """Create the task's Job, then follow its pod's output (``logs`` waits for the pod)."""
-        builder = _Manifests(environment, templates)
-        job = yaml.safe_load(builder.task_document(task, builder.secret_plan()))
+        job = yaml.safe_load(_Manifests(environment, templates).task_document(task))
         path = shlex.quote(f"{folder}/kubernetes/tasks/{task.name}.yaml")
         namespace = shlex.quote(job["metadata"]["namespace"])
         return (
@@ -137,6 +155,8 @@ class _Manifests:
         self.base = f"{environment.name}/kubernetes"
         self.secrets_name = f"{environment.project}-secrets"
         self.static_name = f"{environment.project}-secrets-static"
+        self._pods: dict[str, Pod] = {}
+        self._names: dict[str, str] = {}
 
     def files(self) -> Iterator[RenderedFile]:
         documents: dict[str, str] = {}
@@ -146,7 +166,7 @@ class _Manifests:
             project=self.project,
             level=pod_security_level(self.environment),
         )
-        plan = self.secret_plan()
+        plan = self.plan
         if plan.skeleton:
             name = self.static_name if plan.external else self.secrets_name
             documents["secret.yaml"] = self._yaml(
@@ -175,11 +195,11 @@ class _Manifests:
                 references=plan.external,
             )
         for service in self.environment.deployed:
-            documents[f"services/{service.name}.yaml"] = "---\n".join(self._service(service, plan))
+            documents[f"services/{service.name}.yaml"] = "---\n".join(self._service(service))
         manual = set()
         for task in self.environment.tasks:
             path = f"tasks/{task.name}.yaml"
-            documents[path] = self.task_document(task, plan)
+            documents[path] = self.task_document(task)
             if task.spec.when == "manual":
                 manual.add(path)
         names = sorted(documents)
@@ -201,8 +221,9 @@ class _Manifests:
         """Each secret value a deployed service reads (a derived value's secret parts
         included), by its key: the environment's in the spec's order, then services' own."""
         variables = self.environment.variables
-        found: dict[str, ResolvedVariable] = {}
         shared: set[str] = set()
+        secrets: set[str] = set()
+        own: dict[str, ResolvedVariable] = {}
         for service in self.environment.deployed:
             if not service.own:
                 shared.update(service.variables)
@@ -211,21 +232,31 @@ class _Manifests:
                 composition = service.value(name).composition
                 for used in parts(composition) if composition is not None else (name,):
                     variable = service.value(used)
-                    if variable.sensitive and variable.composition is None:
-                        found.setdefault(service.secret_name(used), variable)
+                    if not variable.sensitive or variable.composition is not None:
+                        continue
+                    key = service.secret_name(used)
+                    if key == used:
+                        secrets.add(used)
+                    else:
+                        own.setdefault(key, variable)
         for name in shared:
-            composition = variables[name].composition
-            for used in parts(composition) if composition is not None else (name,):
-                variable = variables[used]
-                if variable.sensitive and variable.composition is None:
-                    found.setdefault(used, variable)
-        order = {name: index for index, name in enumerate(variables)}
-        return sorted(
-            found.items(),
-            key=lambda item: (item[0] != item[1].name, order.get(item[1].name, -1), item[0]),
-        )
+            variable = variables[name]
+            if variable.composition is None:
+                if variable.sensitive:
+                    secrets.add(name)
+                continue
+            for used in parts(variable.composition):
+                part = variables[used]
+                if part.sensitive and part.composition is None:
+                    secrets.add(used)
+        found = [(name, variable) for name, variable in variables.items() if name in secrets]
+        if own:
+            order = {name: index for index, name in enumerate(variables)}
+            found += sorted(own.items(), key=lambda item: (order.get(item[1].name, -1), item[0]))
+        return found
 
-    def secret_plan(self) -> SecretPlan:
+    @cached_property
+    def plan(self) -> SecretPlan:
         refs: dict[str, KeyRef] = {}
         skeleton: dict[str, str] = {}
         skeleton_references: dict[str, str] = {}
@@ -266,24 +297,28 @@ class _Manifests:
             raise RenderError(problems)
         return SecretPlan(refs, skeleton, skeleton_references, external, fake)
 
-    def _service(self, service: ResolvedService, plan: SecretPlan) -> list[str]:
+    def _service(self, service: ResolvedService) -> list[str]:
         """The service's documents, in the order they are applied."""
         labels = self._labels(service)
         selector = {
             key: labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance")
         }
         patch = service.spec.kubernetes
-        data, secret_refs, composed = self._environment_of(service, plan)
+        pod = self._pod(service)
         documents: list[str] = []
-        config_map = f"{service.name}-config" if data else None
+        config_map = f"{service.name}-config" if pod.data else None
         if config_map:
+            name = self._name
             documents.append(
                 self._yaml(
                     "kubernetes/configmap.yaml.j2",
                     name=config_map,
                     namespace=self.namespace,
                     labels=labels,
-                    data=data,
+                    data=pod.data,
+                    data_yaml="".join(
+                        f"  {name(key)}: {yaml_quote(value)}\n" for key, value in pod.data.items()
+                    ),
                 )
             )
         volumes = service.spec.volumes or {}
@@ -311,10 +346,11 @@ class _Manifests:
                 labels=labels,
                 selector=selector,
                 autoscale=autoscale,
-                checksum=self._checksum(service, data, secret_refs, composed),
+                checksum=pod.checksum,
                 config_map=config_map,
-                secret_refs=secret_refs,
-                composed=composed,
+                secret_refs=pod.secret_refs,
+                composed=pod.composed,
+                env_yaml=self._env_yaml({}, pod),
                 resources=_resources(service),
                 claims=claims,
             )
@@ -352,17 +388,17 @@ class _Manifests:
             )
         return documents
 
-    def task_document(self, task: ResolvedTask, plan: SecretPlan) -> str:
+    def task_document(self, task: ResolvedTask) -> str:
         """The task's Job. Its variables are written into it, not read from the service's
         ConfigMap: a Job that runs before the sync sees the configuration being deployed."""
         service = task.service
-        data, secret_refs, composed = self._environment_of(service, plan)
+        pod = self._pod(service)
         resources = _resources(service)
         patch = service.spec.kubernetes
         payload = {
             "image": service.image,
             "command": task.spec.command,
-            "config": self._checksum(service, data, secret_refs, composed),
+            "config": pod.checksum,
             "user": service.spec.user,
             "security": service.security,
             "shutdown": service.shutdown.model_dump(),
@@ -383,18 +419,26 @@ class _Manifests:
             service=service,
             namespace=self.namespace,
             labels=labels,
-            data=data,
-            secret_refs=secret_refs,
-            composed=composed,
+            data=pod.data,
+            secret_refs=pod.secret_refs,
+            composed=pod.composed,
+            env_yaml=self._env_yaml(pod.data, pod),
             resources=resources,
         )
 
+    def _pod(self, service: ResolvedService) -> Pod:
+        """The service's :class:`Pod`, worked out once (its tasks' Jobs share it)."""
+        pod = self._pods.get(service.name)
+        if pod is None:
+            data, secret_refs, composed = self._environment_of(service)
+            checksum = self._checksum(service, data, secret_refs, composed)
+            pod = self._pods[service.name] = Pod(data, secret_refs, composed, checksum)
+        return pod
+
     def _environment_of(
-        self, service: ResolvedService, plan: SecretPlan
+        self, service: ResolvedService
     ) -> tuple[dict[str, str], dict[str, KeyRef], dict[str, str]]:
-        """What a service's containers get: the plain values (its ConfigMap), the secretKeyRefs
-        (each derived value's secret parts among them) and the derived values the kubelet
-        composes from those."""
+        plan = self.plan
         variables = service.values
         data: dict[str, str] = {ENVIRONMENT_VARIABLE: self.environment.name} if variables else {}
         data.update((v.name, v.value) for v in variables if not v.sensitive and v.value is not None)
@@ -426,6 +470,40 @@ class _Manifests:
             content["composed"] = composed
         payload = json.dumps(content, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()
+
+    def _name(self, name: str) -> str:
+        """``name`` as a YAML scalar. Names repeat (a secret's is its env entry's, its key's and
+        its ExternalSecret entry's): each is quoted once per environment."""
+        quoted = self._names.get(name)
+        if quoted is None:
+            quoted = self._names[name] = yaml_scalar(name)
+        return quoted
+
+    def _env_yaml(self, values: Mapping[str, str], pod: Pod) -> str:
+        """A container's ``env`` list as YAML: ``values`` written in, then the pod's
+        secretKeyRefs, then the values the kubelet composes from them (empty without any)."""
+        if not (values or pod.secret_refs):
+            return ""
+        name = self._name
+        lines = ["          env:\n"]
+        lines += [
+            f"            - name: {name(key)}\n"
+            f"              value: {yaml_quote(kubernetes_env(value))}\n"
+            for key, value in values.items()
+        ]
+        lines += [
+            f"            - name: {name(key)}\n"
+            "              valueFrom:\n"
+            "                secretKeyRef:\n"
+            f"                  name: {name(ref.secret)}\n"
+            f"                  key: {name(ref.key)}\n"
+            for key, ref in pod.secret_refs.items()
+        ]
+        lines += [
+            f"            - name: {name(key)}\n              value: {yaml_quote(value)}\n"
+            for key, value in pod.composed.items()
+        ]
+        return "".join(lines)
 
     def _labels(self, service: ResolvedService) -> dict[str, str]:
         labels = {
