@@ -11,7 +11,13 @@ from typing import Any, Final
 from envspec.models import ENVIRONMENT_VARIABLE, Autoscale
 from envspec.render._common import check_values, map_strings, received_values, yaml_header
 from envspec.render.base import RenderedFile, Templates, merging
-from envspec.render.filters import compose_escape, compose_value
+from envspec.render.filters import (
+    check_compose_value,
+    compose_composition,
+    compose_escape,
+    compose_secret,
+    yaml_scalar,
+)
 from envspec.resolve import ResolvedEnvironment, ResolvedService, ResolvedTask
 
 SERVER_FIELDS = frozenset(
@@ -32,7 +38,7 @@ class ComposeRenderer:
         services = environment.deployed
         check_values(
             received_values(services),
-            compose_value,
+            check_compose_value,
             environment.name,
             "docker-compose.yaml",
         )
@@ -71,6 +77,9 @@ class ComposeRenderer:
             healthchecked=healthchecked,
             environment_variable=ENVIRONMENT_VARIABLE,
             shell_names=shell_names,
+            environment_sections={
+                service.name: environment_section(environment.name, service) for service in services
+            },
         )
         content = yaml_header(environment.name) + text
         yield RenderedFile(f"{environment.name}/docker-compose.yaml", content)
@@ -100,6 +109,29 @@ def shell_names(service: ResolvedService) -> Callable[[str], str]:
         return service.secret_name(name)
 
     return shell_name
+
+
+def environment_section(environment: str, service: ResolvedService) -> str:
+    """The ``environment:`` of the service's container in a compose file, as YAML (empty when
+    it receives no variable): secrets and derived values with secret parts are read from the
+    shell of whoever runs compose, every other value is written in, ``$`` escaped."""
+    if not service.variables:
+        return ""
+    shell_name = shell_names(service)
+    lines = [
+        "    environment:\n",
+        f"      {ENVIRONMENT_VARIABLE}: {yaml_scalar(environment)}\n",
+    ]
+    for variable in service.values:
+        if variable.reference is not None:
+            text = compose_secret(shell_name(variable.name))
+        elif variable.composition:
+            text = compose_composition(variable.composition, shell_name)
+        else:
+            assert variable.value is not None
+            text = compose_escape(variable.value)
+        lines.append(f"      {yaml_scalar(variable.name)}: {yaml_scalar(text)}\n")
+    return "".join(lines)
 
 
 _BOOLEAN_KEYS = frozenset(
