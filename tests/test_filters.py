@@ -11,11 +11,13 @@ from hypothesis import strategies as st
 
 from envspec.render.filters import (
     CannotCarry,
+    YamlScalars,
     check_compose_value,
     check_kubernetes_value,
     comment,
     compose_value,
     kubernetes_value,
+    yaml_scalar,
 )
 from envspec.resolve import is_url
 
@@ -50,6 +52,14 @@ ANY_TEXT = st.one_of(st.text(), st.text(EDGES))
 def test_value_checks_refuse_what_the_quoting_refuses(value: str) -> None:
     assert _refusal(check_compose_value, value) == _refusal(compose_value, value)
     assert _refusal(check_kubernetes_value, value) == _refusal(kubernetes_value, value)
+
+
+@given(st.lists(st.one_of(st.text(), st.sampled_from(["ON", "Null", "y", "A_B", "-x", "1"]))))
+def test_quoting_names_once_writes_what_yaml_scalar_writes(texts: list[str]) -> None:
+    scalars = YamlScalars()
+    for text in texts + texts:
+        assert scalars[text] == yaml_scalar(text)
+    assert set(scalars) == set(texts)
 
 
 PIECES = st.sampled_from([*"aZ09+.-:/@?#[]%!$&'(*,;=~_ \t\u00e9\u3002", "://", "http"])

@@ -12,6 +12,7 @@ from envspec.models import ENVIRONMENT_VARIABLE, Autoscale
 from envspec.render._common import check_values, map_strings, received_values, yaml_header
 from envspec.render.base import RenderedFile, Templates, merging
 from envspec.render.filters import (
+    YamlScalars,
     check_compose_value,
     compose_composition,
     compose_escape,
@@ -65,6 +66,7 @@ class ComposeRenderer:
         )
         if patch:
             top["services"] = patch
+        names = YamlScalars()
         text = templates.render_yaml(
             "compose/docker-compose.yaml.j2",
             merging(top),
@@ -78,7 +80,8 @@ class ComposeRenderer:
             environment_variable=ENVIRONMENT_VARIABLE,
             shell_names=shell_names,
             environment_sections={
-                service.name: environment_section(environment.name, service) for service in services
+                service.name: environment_section(environment.name, service, names)
+                for service in services
             },
         )
         content = yaml_header(environment.name) + text
@@ -111,10 +114,11 @@ def shell_names(service: ResolvedService) -> Callable[[str], str]:
     return shell_name
 
 
-def environment_section(environment: str, service: ResolvedService) -> str:
+def environment_section(environment: str, service: ResolvedService, names: YamlScalars) -> str:
     """The ``environment:`` of the service's container in a compose file, as YAML (empty when
     it receives no variable): secrets and derived values with secret parts are read from the
-    shell of whoever runs compose, every other value is written in, ``$`` escaped."""
+    shell of whoever runs compose, every other value is written in, ``$`` escaped. ``names``
+    quotes the variables' names (the same in every service that receives one)."""
     if not service.variables:
         return ""
     shell_name = shell_names(service)
@@ -130,7 +134,7 @@ def environment_section(environment: str, service: ResolvedService) -> str:
         else:
             assert variable.value is not None
             text = compose_escape(variable.value)
-        lines.append(f"      {yaml_scalar(variable.name)}: {yaml_scalar(text)}\n")
+        lines.append(f"      {names[variable.name]}: {yaml_scalar(text)}\n")
     return "".join(lines)
 
 

@@ -62,12 +62,23 @@ def yaml_scalar(value: object) -> str:
     return _yaml_text(str(value))
 
 
-@functools.lru_cache(maxsize=4096)
-def _yaml_text(text: str) -> str:
-    """Names, labels and namespaces repeat in every document: each is quoted once."""
+def _plain_or_quoted(text: str) -> str:
     if _PLAIN.fullmatch(text) and text.lower() not in _RESERVED:
         return text
     return yaml_quote(text)
+
+
+_yaml_text = functools.lru_cache(maxsize=4096)(_plain_or_quoted)
+"""Labels and namespaces repeat in every document: each is quoted once."""
+
+
+class YamlScalars(dict[str, str]):
+    """Texts as :func:`yaml_scalar` writes them, each worked out once: ``scalars[text]``. For
+    the names of one environment's variables, which outnumber what a bounded cache holds."""
+
+    def __missing__(self, text: str) -> str:
+        quoted = self[text] = _plain_or_quoted(text)
+        return quoted
 
 
 def to_yaml(data: Any) -> str:

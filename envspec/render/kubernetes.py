@@ -27,11 +27,11 @@ from envspec.models import ENVIRONMENT_VARIABLE, Autoscale, KubernetesPatch, dns
 from envspec.render._common import check_values, map_strings, yaml_header
 from envspec.render.base import RenderedFile, Templates, merging
 from envspec.render.filters import (
+    YamlScalars,
     check_kubernetes_value,
     kubelet_composition,
     kubernetes_env,
     yaml_quote,
-    yaml_scalar,
 )
 from envspec.resolve import (
     ResolvedEnvironment,
@@ -98,6 +98,7 @@ class KubernetesRenderer:
         own = [
             service.own[name]
             for service in environment.deployed
+            if service.own
             for name in service.variables
             if name in service.own
         ]
@@ -156,7 +157,7 @@ class _Manifests:
         self.secrets_name = f"{environment.project}-secrets"
         self.static_name = f"{environment.project}-secrets-static"
         self._pods: dict[str, Pod] = {}
-        self._names: dict[str, str] = {}
+        self._names = YamlScalars()
 
     def files(self) -> Iterator[RenderedFile]:
         documents: dict[str, str] = {}
@@ -308,7 +309,7 @@ class _Manifests:
         documents: list[str] = []
         config_map = f"{service.name}-config" if pod.data else None
         if config_map:
-            name = self._name
+            names = self._names
             documents.append(
                 self._yaml(
                     "kubernetes/configmap.yaml.j2",
@@ -317,7 +318,7 @@ class _Manifests:
                     labels=labels,
                     data=pod.data,
                     data_yaml="".join(
-                        f"  {name(key)}: {yaml_quote(value)}\n" for key, value in pod.data.items()
+                        f"  {names[key]}: {yaml_quote(value)}\n" for key, value in pod.data.items()
                     ),
                 )
             )
@@ -438,19 +439,20 @@ class _Manifests:
     def _environment_of(
         self, service: ResolvedService
     ) -> tuple[dict[str, str], dict[str, KeyRef], dict[str, str]]:
-        plan = self.plan
+        refs = self.plan.refs
         variables = service.values
         data: dict[str, str] = {ENVIRONMENT_VARIABLE: self.environment.name} if variables else {}
-        data.update((v.name, v.value) for v in variables if not v.sensitive and v.value is not None)
         secret_refs: dict[str, KeyRef] = {}
         composed: dict[str, str] = {}
         for variable in variables:
+            if not variable.sensitive and variable.value is not None:
+                data[variable.name] = variable.value
             if variable.composition is not None:
                 for part in parts(variable.composition):
-                    secret_refs.setdefault(part, plan.refs[service.secret_name(part)])
+                    secret_refs.setdefault(part, refs[service.secret_name(part)])
                 composed[variable.name] = kubelet_composition(variable.composition)
             elif variable.sensitive:
-                secret_refs.setdefault(variable.name, plan.refs[service.secret_name(variable.name)])
+                secret_refs.setdefault(variable.name, refs[service.secret_name(variable.name)])
         return data, secret_refs, composed
 
     def _checksum(
@@ -471,36 +473,28 @@ class _Manifests:
         payload = json.dumps(content, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()
 
-    def _name(self, name: str) -> str:
-        """``name`` as a YAML scalar. Names repeat (a secret's is its env entry's, its key's and
-        its ExternalSecret entry's): each is quoted once per environment."""
-        quoted = self._names.get(name)
-        if quoted is None:
-            quoted = self._names[name] = yaml_scalar(name)
-        return quoted
-
     def _env_yaml(self, values: Mapping[str, str], pod: Pod) -> str:
         """A container's ``env`` list as YAML: ``values`` written in, then the pod's
         secretKeyRefs, then the values the kubelet composes from them (empty without any)."""
         if not (values or pod.secret_refs):
             return ""
-        name = self._name
+        names = self._names
         lines = ["          env:\n"]
         lines += [
-            f"            - name: {name(key)}\n"
+            f"            - name: {names[key]}\n"
             f"              value: {yaml_quote(kubernetes_env(value))}\n"
             for key, value in values.items()
         ]
         lines += [
-            f"            - name: {name(key)}\n"
+            f"            - name: {names[key]}\n"
             "              valueFrom:\n"
             "                secretKeyRef:\n"
-            f"                  name: {name(ref.secret)}\n"
-            f"                  key: {name(ref.key)}\n"
+            f"                  name: {names[ref.secret]}\n"
+            f"                  key: {names[ref.key]}\n"
             for key, ref in pod.secret_refs.items()
         ]
         lines += [
-            f"            - name: {name(key)}\n              value: {yaml_quote(value)}\n"
+            f"            - name: {names[key]}\n              value: {yaml_quote(value)}\n"
             for key, value in pod.composed.items()
         ]
         return "".join(lines)
