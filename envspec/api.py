@@ -9,9 +9,8 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from envspec import incremental, targets
 from envspec.atomic import deferred_signals, note_change, write_atomic
@@ -165,8 +164,7 @@ def below_target(
     ]
 
 
-@dataclass(frozen=True)
-class PartSource:
+class PartSource(NamedTuple):
     """What one reference of a derived value's formula stands for in an environment."""
 
     label: str
@@ -174,8 +172,7 @@ class PartSource:
     origin: str
 
 
-@dataclass(frozen=True)
-class EnvironmentValue:
+class EnvironmentValue(NamedTuple):
     """A variable's value in one environment (``environment``), or one service's own value
     there (``service``)."""
 
@@ -200,8 +197,7 @@ class EnvironmentValue:
         return found
 
 
-@dataclass(frozen=True)
-class Explanation:
+class Explanation(NamedTuple):
     """Where a variable comes from in each environment and where it lands."""
 
     name: str
@@ -407,8 +403,7 @@ def schema() -> str:
     return spec_schema()
 
 
-@dataclass(frozen=True)
-class TargetInfo:
+class TargetInfo(NamedTuple):
     """A row of ``envspec targets``."""
 
     name: str

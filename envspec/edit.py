@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -526,7 +526,7 @@ def _commit(editor: _Editor, validate: Validate) -> list[Path]:
         except (SpecError, RenderError) as error:
             shown = display_path(editor.root)
             raise SpecError(
-                replace(problem, file=problem.file.replace(display_path(copy), shown, 1))
+                problem._replace(file=problem.file.replace(display_path(copy), shown, 1))
                 for problem in error.problems
             ) from None
     changed = editor.files()

@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from envspec import __version__
 from envspec.errors import EnvspecError, OutputError
@@ -23,8 +24,7 @@ from envspec.targets import BUILTIN
 from envspec.writer import Plan, unchanged_since
 
 
-@dataclass(frozen=True)
-class RenderOptions:
+class RenderOptions(NamedTuple):
     environments: Sequence[str] = ()
     all: bool = False
     targets: Sequence[str] = ()

@@ -15,7 +15,7 @@ import marshal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
 
@@ -44,8 +44,7 @@ Documents = list[tuple[Any, tuple[int, int]]]
 """Each YAML document of a file: its data and where it starts (line, column)."""
 
 
-@dataclass
-class Document:
+class Document(NamedTuple):
     """One spec file: its data (a mapping) and where each node was written."""
 
     data: dict[str, Any]

@@ -27,8 +27,7 @@ PathKey = str | int
 SpecPath = tuple[PathKey, ...]
 
 
-@dataclass(frozen=True)
-class Position:
+class Position(NamedTuple):
     file: str
     line: int
     column: int

@@ -12,8 +12,7 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from envspec.errors import EnvspecError, did_you_mean
 
@@ -44,8 +43,7 @@ class BrokenTargetError(EnvspecError):
         super().__init__(f"target '{name}': {self.reason}")
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """A registered target: its name, its renderer's ``module:attribute`` and where it comes
     from (built-in, or the distribution and version of the plug-in that adds it)."""
 

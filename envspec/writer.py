@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, TypedDict
+from typing import Any, NamedTuple, NoReturn, TypedDict
 
 from envspec.atomic import (
     create_new,
@@ -68,8 +68,7 @@ class LockEntry(TypedDict):
     target: str
 
 
-@dataclass(frozen=True)
-class OutputFile:
+class OutputFile(NamedTuple):
     """A rendered file with the environment and target that own it."""
 
     path: str
@@ -82,8 +81,7 @@ class OutputFile:
         return self.content.encode("utf-8")
 
 
-@dataclass(frozen=True)
-class Scope:
+class Scope(NamedTuple):
     """The (environment, target) pairs a command renders: only their files may be removed."""
 
     environments: frozenset[str | None]
