@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from click.shell_completion import CompletionItem
 
 from envspec import __version__
 from envspec.errors import ExitCode
 
 if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
     from envspec.errors import Problem
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,6 +62,8 @@ class _Context:
 
 def _names(context: click.Context, section: str, incomplete: str) -> list[CompletionItem]:
     """Names under ``section`` of the spec, for shell completion; nothing when it cannot load."""
+    from click.shell_completion import CompletionItem
+
     from envspec import api
 
     spec = context.params.get("spec") or context.ensure_object(_Context).default("spec")

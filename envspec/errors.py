@@ -7,7 +7,6 @@ contain a secret's value: the stage that builds a message knows whether the valu
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from enum import IntEnum
 from typing import TYPE_CHECKING, Literal, NamedTuple
@@ -91,5 +90,7 @@ class UnknownEnvironmentError(EnvspecError):
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` when a candidate is close to ``name``, else an empty string."""
+    import difflib
+
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean '{matches[0]}'?)" if matches else ""
