@@ -206,6 +206,25 @@ def test_an_unchanged_render_loads_neither_models_nor_templates(tmp_path: Path) 
     assert result.stdout.splitlines()[-1] == "[]"
 
 
+def test_a_valid_spec_loads_no_error_helpers() -> None:
+    """What serves only a mistake (difflib for a did-you-mean) or shell completion is imported
+    when it is needed, not by every command."""
+    script = (
+        "import sys\n"
+        "from envspec.cli import _Context, cli\n"
+        "cli.main(sys.argv[1:], obj=_Context(), standalone_mode=False)\n"
+        "print(sorted({'difflib', 'click.shell_completion'} & set(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, "validate", "--spec", str(REPO)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
 def test_only_the_console_script_keeps_specs_alive() -> None:
     """Keeping every spec for ``os._exit`` is the console script's choice, not the pipeline's."""
     api.load(REPO)
