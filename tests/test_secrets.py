@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from envspec.models import SecretSource
+from envspec.secrets import SecretRef
 from tests.helpers import load_module, minimal, run, write_spec
 from tests.readers import kustomize, python_dotenv, validate_kubernetes
 
@@ -278,3 +280,13 @@ def test_services_named_like_environment_wide_files_keep_their_own(tmp_path: Pat
     for name in names:
         assert ("Deployment", name) in documents and ("Service", name) in documents
         assert documents[("ConfigMap", f"{name}-config")]["data"]["GREETING"] == "hello"
+
+
+def test_a_secret_reference_is_read_from_and_written_back_as_its_text() -> None:
+    source = SecretSource.model_validate({"secret": "vault://app/db#password"})
+    assert source.secret == SecretRef("vault", "app/db", "password")
+    assert source.model_dump() == {"secret": "vault://app/db#password"}
+    assert source.model_dump_json() == '{"secret":"vault://app/db#password"}'
+    assert SecretSource.model_validate(source.model_dump()) == source
+    with pytest.raises(ValidationError, match="a secret reference looks like"):
+        SecretSource.model_validate({"secret": "app/db"})
