@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from envspec.errors import UnknownEnvironmentError, did_you_mean
 
@@ -19,22 +18,35 @@ script sets one, as it ends with ``os._exit`` (freeing a spec of 1,000 services 
 took 0.1-0.2 s)."""
 
 
-@dataclass(frozen=True)
+def _keep_nothing(names: Iterable[str]) -> None:
+    """The default :attr:`Checked.keep_parses`: no parse is cached."""
+
+
 class Checked:
-    """A spec folder whose files are valid, its environments not resolved yet."""
+    """A spec folder whose files are valid, its environments not resolved yet.
 
-    root: Path
-    bundle: SpecBundle
-    sources: SourceMaps
-    templates_dir: Path | None
-    keep_parses: Callable[[Iterable[str]], None] = field(
-        default=lambda _: None, compare=False, repr=False, kw_only=True
-    )
-    """Cache the parses of the spec's files that may be kept (see
-    :func:`envspec.validate.keep_accepted_parses`): called once validation accepted the named
-    environments."""
+    Checked and Project are plain classes: nothing compares or prints them, and a frozen
+    dataclass costs every command ~3.5M instructions at import to compile its methods."""
 
-    def __post_init__(self) -> None:
+    __slots__ = ("bundle", "keep_parses", "root", "sources", "templates_dir")
+
+    def __init__(
+        self,
+        root: Path,
+        bundle: SpecBundle,
+        sources: SourceMaps,
+        templates_dir: Path | None,
+        *,
+        keep_parses: Callable[[Iterable[str]], None] = _keep_nothing,
+    ) -> None:
+        self.root: Final = root
+        self.bundle: Final = bundle
+        self.sources: Final = sources
+        self.templates_dir: Final = templates_dir
+        self.keep_parses: Final = keep_parses
+        """Cache the parses of the spec's files that may be kept (see
+        :func:`envspec.validate.keep_accepted_parses`): called once validation accepted the
+        named environments."""
         if KEEP_ALIVE is not None:
             KEEP_ALIVE.append(self)
 
@@ -47,24 +59,25 @@ class Checked:
         return list(dict.fromkeys(select_environment(name, known) for name in names))
 
 
-@dataclass(frozen=True)
 class Project(Checked):
     """A loaded, valid spec with every environment resolved."""
 
-    environments: Mapping[str, ResolvedEnvironment]
-    defaults: Mapping[str, ResolvedVariable]
+    __slots__ = ("defaults", "environments")
+
+    def __init__(self, checked: Checked, resolution: Resolution) -> None:
+        super().__init__(
+            checked.root,
+            checked.bundle,
+            checked.sources,
+            checked.templates_dir,
+            keep_parses=checked.keep_parses,
+        )
+        self.environments: Final[Mapping[str, ResolvedEnvironment]] = resolution.environments
+        self.defaults: Final[Mapping[str, ResolvedVariable]] = resolution.defaults
 
     @classmethod
     def of(cls, checked: Checked, resolution: Resolution) -> Project:
-        return cls(
-            root=checked.root,
-            bundle=checked.bundle,
-            sources=checked.sources,
-            templates_dir=checked.templates_dir,
-            keep_parses=checked.keep_parses,
-            environments=resolution.environments,
-            defaults=resolution.defaults,
-        )
+        return cls(checked, resolution)
 
     def environment(self, name: str) -> ResolvedEnvironment:
         return self.environments[select_environment(name, self.environments)]
