@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -33,8 +32,7 @@ class RenderOptions(NamedTuple):
     force: bool = False
 
 
-@dataclass
-class RenderResult:
+class RenderResult(NamedTuple):
     out: Path
     environments: list[str]
     plan: Plan

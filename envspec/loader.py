@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import marshal
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -51,13 +51,12 @@ class Document(NamedTuple):
     source: SourceMap
 
 
-@dataclass
-class RawSpec:
+class RawSpec(NamedTuple):
     root: Path
     base: Document
-    overlays: dict[str, Document] = field(default_factory=dict)
-    templates: Path | None = None
-    parses: dict[str | None, _File] = field(default_factory=dict)
+    overlays: dict[str, Document]
+    templates: Path | None
+    parses: dict[str | None, _File]
     """Files whose parse the cache has a place for and does not hold yet: the base (None) and
     overlays by environment name."""
 
