@@ -10,7 +10,6 @@ with no declaration: ``validate`` and ``diff`` fail). Secret values are never sh
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import combinations
 from typing import Literal, NamedTuple
@@ -26,8 +25,7 @@ Verdict = Literal["same", "expected", "declared", "undeclared"]
 ABSENT = "<absent>"
 
 
-@dataclass(frozen=True)
-class Difference:
+class Difference(NamedTuple):
     path: str
     left: str
     right: str
@@ -352,8 +350,7 @@ class Finding(NamedTuple):
     reason: str = ""
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """One component of the parity matrix, what it is in each environment, and its score: the
     lowest of its findings' scores (100 without any)."""
 
@@ -379,8 +376,7 @@ def row(component: str, cells: tuple[str, ...], findings: Iterable[Finding]) -> 
     return Row(component, cells, verdict, min(f.score for f in found), reasons)
 
 
-@dataclass(frozen=True)
-class Matrix:
+class Matrix(NamedTuple):
     environments: tuple[str, ...]
     rows: tuple[Row, ...]
 
