@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import marshal
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -162,17 +161,20 @@ def check_yaml(text: str, file: str) -> None:
         return
 
 
-@dataclass
 class _File:
     """A spec file read into memory, and its data once parsed without positions."""
 
-    file: str
-    text: str
-    entry: Path | None = None
-    """Where the cache keeps its parse (large files only)."""
-    documents: Documents | None = None
-    """Its documents, or None when the quick parse refused it: the recording parse says why."""
-    from_cache: bool = False
+    __slots__ = ("documents", "entry", "file", "from_cache", "text")
+
+    def __init__(self, file: str, text: str, documents: Documents | None = None) -> None:
+        self.file = file
+        self.text = text
+        self.entry: Path | None = None
+        """Where the cache keeps its parse (large files only)."""
+        self.documents = documents
+        """Its documents, or None when the quick parse refused it: the recording parse says
+        why."""
+        self.from_cache = False
 
     def storable(self) -> bool:
         """Whether the cache has a place for this file's parse and does not hold it yet."""

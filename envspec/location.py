@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -36,7 +35,6 @@ class Position(NamedTuple):
         return f"{self.file}:{self.line}:{self.column}"
 
 
-@dataclass
 class SourceMap:
     """Positions of the values and keys of one spec file.
 
@@ -44,10 +42,13 @@ class SourceMap:
     something, so a map may be given a ``reader`` that fills it on first use.
     """
 
-    file: str
-    _values: dict[SpecPath, Position] = field(default_factory=dict)
-    _keys: dict[SpecPath, Position] = field(default_factory=dict)
-    reader: Callable[[SourceMap], None] | None = None
+    __slots__ = ("_keys", "_values", "file", "reader")
+
+    def __init__(self, file: str, reader: Callable[[SourceMap], None] | None = None) -> None:
+        self.file = file
+        self._values: dict[SpecPath, Position] = {}
+        self._keys: dict[SpecPath, Position] = {}
+        self.reader = reader
 
     @property
     def values(self) -> dict[SpecPath, Position]:

@@ -34,7 +34,6 @@ import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn, TypedDict
 
@@ -93,16 +92,29 @@ class Scope(NamedTuple):
         return self.targets is None or entry["target"] in self.targets
 
 
-@dataclass
 class Plan:
-    out: Path
-    write: list[OutputFile] = field(default_factory=list)
-    unchanged: list[OutputFile] = field(default_factory=list)
-    remove: list[str] = field(default_factory=list)
-    conflicts: list[str] = field(default_factory=list)
-    lock: dict[str, LockEntry] = field(default_factory=dict)
-    lock_update: OutputFile | None = None
-    verified: int = 0
+    """What a render writes, leaves unchanged, removes and refuses in an output folder."""
+
+    __slots__ = (
+        "conflicts",
+        "lock",
+        "lock_update",
+        "out",
+        "remove",
+        "unchanged",
+        "verified",
+        "write",
+    )
+
+    def __init__(self, out: Path, *, verified: int = 0) -> None:
+        self.out = out
+        self.write: list[OutputFile] = []
+        self.unchanged: list[OutputFile] = []
+        self.remove: list[str] = []
+        self.conflicts: list[str] = []
+        self.lock: dict[str, LockEntry] = {}
+        self.lock_update: OutputFile | None = None
+        self.verified = verified
 
     @property
     def changes(self) -> bool:
