@@ -32,6 +32,7 @@ from envspec.render.filters import (
     kubelet_composition,
     kubernetes_env,
     yaml_quote,
+    yaml_scalar,
 )
 from envspec.resolve import (
     ResolvedEnvironment,
@@ -194,6 +195,7 @@ class _Manifests:
                 project=self.project,
                 secrets=self.environment.config.secrets,
                 references=plan.external,
+                data_yaml=self._external_data(plan.external),
             )
         for service in self.environment.deployed:
             documents[f"services/{service.name}.yaml"] = "---\n".join(self._service(service))
@@ -472,6 +474,20 @@ class _Manifests:
             content["composed"] = composed
         payload = json.dumps(content, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()
+
+    def _external_data(self, references: Mapping[str, SecretRef]) -> str:
+        """The ExternalSecret's ``data`` list as YAML: each key, and where the store keeps it."""
+        names = self._names
+        return "".join(
+            f"    - secretKey: {names[key]}\n"
+            f"      remoteRef:\n        key: {yaml_scalar(reference.path)}\n"
+            + (
+                f"        property: {yaml_scalar(reference.key)}\n"
+                if reference.key is not None
+                else ""
+            )
+            for key, reference in references.items()
+        )
 
     def _env_yaml(self, values: Mapping[str, str], pod: Pod) -> str:
         """A container's ``env`` list as YAML: ``values`` written in, then the pod's
