@@ -32,61 +32,80 @@ class ExampleRenderer:
         defaults: Mapping[str, ResolvedVariable],
         templates: Templates,
     ) -> Iterable[RenderedFile]:
+        formulas = _formulas(environments)
         own = _own_values(environments)
         entries = [
-            self._entry(spec, name, environments, defaults.get(name), own.get(name, {}))
-            for name in spec.variables
+            _entry(
+                name,
+                variable,
+                environments,
+                defaults.get(name),
+                formulas=formulas.get(name),
+                own=own.get(name),
+            )
+            for name, variable in spec.variables.items()
         ]
         yield RenderedFile(
             ".env.example",
             templates.render("example/env.example.j2", project=spec.project, entries=entries),
         )
 
-    def _entry(
-        self,
-        spec: Spec,
-        name: str,
-        environments: Mapping[str, ResolvedEnvironment],
-        default: ResolvedVariable | None,
-        own: Mapping[str, list[str]],
-    ) -> ExampleEntry:
-        variable = spec.variables[name]
-        kind = (
-            variable.type
-            + (", secret" if variable.secret else "")
-            + (", required" if variable.is_required else "")
-        )
-        if variable.type == "enum" and variable.choices:
-            kind += ": " + " | ".join(variable.choices)
-        notes: list[str] = []
-        value: str | None = None
-        quoted = ""
-        formulas = {
-            env_name: resolved.formula
-            for env_name, environment in environments.items()
-            if (resolved := environment.variables.get(name)) is not None and resolved.formula
-        }
-        if len(set(formulas.values())) == 1 and len(formulas) == len(environments):
+
+def _entry(
+    name: str,
+    variable: Variable,
+    environments: Mapping[str, ResolvedEnvironment],
+    default: ResolvedVariable | None,
+    *,
+    formulas: Mapping[str, str] | None,
+    own: Mapping[str, list[str]] | None,
+) -> ExampleEntry:
+    """The entry of variable ``name``; ``formulas`` (its formula in each environment where it
+    is derived) and ``own`` (see :func:`_own_values`) are None where it has none."""
+    kind: str = variable.type
+    if variable.secret:
+        kind += ", secret"
+    if variable.is_required:
+        kind += ", required"
+    if variable.type == "enum" and variable.choices:
+        kind += ": " + " | ".join(variable.choices)
+    notes: list[str] = []
+    value: str | None = None
+    quoted = ""
+    if formulas is not None:
+        if len(formulas) == len(environments) and len(set(formulas.values())) == 1:
             notes.append(f"derived: {next(iter(formulas.values()))}")
         else:
             notes.extend(f"derived in {env}: {formula}" for env, formula in formulas.items())
-        if variable.secret:
-            sources = []
-            for env_name, environment in environments.items():
-                resolved = environment.variables.get(name)
-                if resolved is None or resolved.formula:
-                    continue
-                source = str(resolved.reference) if resolved.reference else "a literal in the spec"
-                sources.append(f"{env_name}: {source}")
-            if sources or not formulas:
-                notes.append("secret, from " + "; ".join(sources) if sources else "secret")
-        else:
-            value, quoted = _example_value(variable, default, variable.example)
+    if variable.secret:
+        sources = []
+        for env_name, environment in environments.items():
+            resolved = environment.variables.get(name)
+            if resolved is None or resolved.formula:
+                continue
+            source = str(resolved.reference) if resolved.reference else "a literal in the spec"
+            sources.append(f"{env_name}: {source}")
+        if sources or formulas is None:
+            notes.append("secret, from " + "; ".join(sources) if sources else "secret")
+    else:
+        value, quoted = _example_value(variable, default, variable.example)
+    if own is not None:
         notes.extend(
             f"service {service} has its own value in {', '.join(names)}"
             for service, names in own.items()
         )
-        return ExampleEntry(name, kind, variable.description, tuple(notes), value, quoted)
+    return ExampleEntry(name, kind, variable.description, tuple(notes), value, quoted)
+
+
+def _formulas(environments: Mapping[str, ResolvedEnvironment]) -> dict[str, dict[str, str]]:
+    """For each derived variable, its formula in each environment where it is derived (in the
+    environments' order): gathered in one pass, most variables are derived nowhere."""
+    found: dict[str, dict[str, str]] = {}
+    for env_name, environment in environments.items():
+        for name, resolved in environment.variables.items():
+            if resolved.formula:
+                found.setdefault(name, {})[env_name] = resolved.formula
+    return found
 
 
 def _own_values(environments: Mapping[str, ResolvedEnvironment]) -> dict[str, dict[str, list[str]]]:
