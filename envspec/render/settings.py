@@ -35,6 +35,8 @@ class SettingsField(NamedTuple):
     description: str
     arguments: str
     """What goes in the field's ``Field(...)``: its default, if any, and its description."""
+    declaration: str
+    """The field's line in its class: ``NAME: annotation = Field(arguments)``."""
 
 
 class SettingsRenderer:
@@ -124,7 +126,8 @@ def _settings_field(
     arguments = (f"{default}, " if default is not None else "") + (
         f"description={variable.description!r}"
     )
-    return SettingsField(name, annotation, default, variable.description, arguments)
+    declaration = f"{name}: {annotation} = Field({arguments})"
+    return SettingsField(name, annotation, default, variable.description, arguments, declaration)
 
 
 def _annotation(variable: Variable) -> str:
