@@ -20,6 +20,7 @@ from pydantic import (
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     GetPydanticSchema,
+    PlainValidator,
     StringConstraints,
     WithJsonSchema,
     field_validator,
@@ -146,7 +147,9 @@ LiteralValue = str | list[str]
 VariableValue = SecretSource | DerivedSource | str | list[str]
 
 
-def _value(value: Any) -> Any:
+def _value(value: Any) -> VariableValue:
+    """A variable's value validated by type, without trying each member of the union: text, a
+    list of texts, ``{secret: ...}`` or ``{from: ...}``."""
     if type(value) is str:
         return value
     if isinstance(value, dict):
@@ -155,14 +158,18 @@ def _value(value: Any) -> Any:
         return SecretSource.model_validate(value)
     if value is None:
         raise ValueError("a value is required here (write '' for an empty string)")
-    if isinstance(value, list) and not all(isinstance(item, str) for item in value):
-        raise ValueError("list items must be scalars")
-    return value
+    if isinstance(value, list | tuple):
+        if not all(isinstance(item, str) for item in value):
+            raise ValueError("list items must be scalars")
+        return [str(item) for item in value]
+    if isinstance(value, str | SecretSource | DerivedSource):
+        return value
+    raise ValueError("expected text, a list of texts, {secret: ...} or {from: ...}")
 
 
 VariableValueField = Annotated[
     VariableValue,
-    BeforeValidator(_value),
+    PlainValidator(_value),
     WithJsonSchema(
         {
             "anyOf": [

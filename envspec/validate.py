@@ -28,7 +28,6 @@ from envspec.models import (
     ServiceFields,
     Spec,
     SpecBundle,
-    VariableValue,
     class_name,
     dns_label,
 )
@@ -310,9 +309,10 @@ def _cross_references(spec: Spec, source: SourceMap, known: Known) -> Iterator[P
             yield from _rule_scope(
                 source, ("variables", name, "rules", index, "where"), rule.where, known
             )
-        yield from _formula_references(
-            source, ("variables", name, "default"), variable.default, known
-        )
+        if isinstance(variable.default, DerivedSource):
+            yield from _formula_references(
+                source, ("variables", name, "default"), variable.default, known
+            )
     for name, task in spec.tasks.items():
         if task.service not in known.services:
             yield _at(
@@ -349,11 +349,9 @@ def _cross_references(spec: Spec, source: SourceMap, known: Known) -> Iterator[P
 
 
 def _formula_references(
-    source: SourceMap, path: SpecPath, value: VariableValue | None, known: Known
+    source: SourceMap, path: SpecPath, value: DerivedSource, known: Known
 ) -> Iterator[Problem]:
     """Unknown variables and services named in a derived value."""
-    if not isinstance(value, DerivedSource):
-        return
     for token in value.tokens:
         if isinstance(token, VariablePart) and token.name not in known.variables:
             yield _at(
@@ -379,7 +377,8 @@ def _overlay_references(overlay: Overlay, source: SourceMap, known: Known) -> It
                 ("variables", name),
                 f"unknown variable '{name}'" + did_you_mean(name, sorted(known.variables)),
             )
-        yield from _formula_references(source, ("variables", name), value, known)
+        if isinstance(value, DerivedSource):
+            yield from _formula_references(source, ("variables", name), value, known)
     for name, patch in overlay.services.items():
         if name not in known.services:
             yield _key(
@@ -446,7 +445,8 @@ def _service_values(
                 at,
                 f"unknown variable '{name}'" + did_you_mean(name, sorted(known.variables)),
             )
-        yield from _formula_references(source, at, value, known)
+        if isinstance(value, DerivedSource):
+            yield from _formula_references(source, at, value, known)
 
 
 _DECLARE = "declare it under variables"
