@@ -300,9 +300,10 @@ class _Checks:
         self.name = name
         self.sources = sources
         self.problems = problems
+        self.overlay_source = sources.overlay(name)
 
     def _source(self, in_overlay: bool) -> SourceMap:
-        source = self.sources.overlay(self.name) if in_overlay else self.sources.base
+        source = self.overlay_source if in_overlay else self.sources.base
         assert source is not None
         return source
 
@@ -316,19 +317,20 @@ class _Checks:
         found = {}
         for name, variable in self.spec.variables.items():
             raw = variable.default
-            if raw is None or isinstance(raw, DerivedSource):
-                continue  # a derived default is composed in each environment
+            if raw is None:
+                continue
             path: SpecPath = ("variables", name, "default")
-            if isinstance(raw, SecretSource):
+            if isinstance(raw, str | list):
+                text = self._typed(variable, name, raw, False, path)
+                if text is not None:
+                    found[name] = ResolvedVariable(
+                        name, variable, text, None, Origin(base_source, path), variable.secret
+                    )
+            elif isinstance(raw, SecretSource):
                 found[name] = ResolvedVariable(
                     name, variable, None, raw.secret, Origin(base_source, path), True
                 )
-                continue
-            text = self._typed(variable, name, raw, False, path)
-            if text is not None:
-                found[name] = ResolvedVariable(
-                    name, variable, text, None, Origin(base_source, path), variable.secret
-                )
+            # a derived default is composed in each environment
         return found
 
     def _typed(
@@ -372,22 +374,19 @@ class _EnvironmentResolution(_Checks):
     def variables(
         self, overlay: Overlay, defaults: Mapping[str, ResolvedVariable]
     ) -> Iterator[tuple[str, ResolvedVariable]]:
-        """Each variable's value here: the overlay's, else the base's default."""
-        overlay_source = self.sources.overlay(self.name)
+        """Each variable's value here: the overlay's, else the base's default (derived values
+        are left in :attr:`pending`)."""
         values = overlay.variables
         local = self.config.local
         for name, variable in self.spec.variables.items():
             raw = values.get(name)
-            if isinstance(raw, DerivedSource):
-                self.pending[name] = (raw, True, ("variables", name))
-                continue
-            if raw is None and isinstance(variable.default, DerivedSource):
-                self.pending[name] = (variable.default, False, ("variables", name, "default"))
-                continue
             if raw is None:
                 resolved = defaults.get(name)
-                if resolved is None:
-                    if variable.default is None and variable.is_required:
+                if resolved is None:  # no default, a derived one, or one with a problem
+                    default = variable.default
+                    if isinstance(default, DerivedSource):
+                        self.pending[name] = (default, False, ("variables", name, "default"))
+                    elif default is None and variable.is_required:
                         self.unset[name] = (
                             False,
                             ("variables", name),
@@ -401,11 +400,12 @@ class _EnvironmentResolution(_Checks):
                 if variable.rules and resolved.value is not None:
                     self._check_rules(variable, name, resolved.value, False, resolved.origin.path)
                 yield name, resolved
-                continue
-            assert overlay_source is not None
-            found = self._value(name, variable, raw, True, ("variables", name))
-            if found is not None:
-                yield name, found
+            elif isinstance(raw, str | list | SecretSource):
+                found = self._value(name, variable, raw, True, ("variables", name))
+                if found is not None:
+                    yield name, found
+            else:
+                self.pending[name] = (raw, True, ("variables", name))
 
     def _value(
         self,
@@ -417,7 +417,7 @@ class _EnvironmentResolution(_Checks):
     ) -> ResolvedVariable | None:
         """A value written for ``name`` (not derived) resolved, or None (reported)."""
         origin = Origin(self._source(in_overlay), path)
-        if isinstance(raw, SecretSource):
+        if not isinstance(raw, str | list):
             return ResolvedVariable(name, variable, None, raw.secret, origin, True)
         if variable.secret and not self.config.local:
             self._secret_literal(in_overlay, path, name)
@@ -753,7 +753,11 @@ class _EnvironmentResolution(_Checks):
                 name=name,
                 spec=service,
                 external=external,
-                variables=tuple([v for v in receives if v in variables or v in own]),
+                variables=tuple(
+                    [v for v in receives if v in variables or v in own]
+                    if own
+                    else [v for v in receives if v in variables]
+                ),
                 depends_on=depends_on,
                 scope=variables,
                 own=own,
