@@ -88,6 +88,7 @@ def _service_differences(
     scores = policy.scores
     left = {service.name: service for service in a.services}
     right = {service.name: service for service in b.services}
+    workloads = _workloads(a), _workloads(b)
     for name in sorted(left.keys() | right.keys()):
         one, other = left.get(name), right.get(name)
         if one is None or other is None:
@@ -114,7 +115,10 @@ def _service_differences(
                 yield _pinned(f"services.{name}.{field}", x, y, is_pinned, scores)
         if not (one.external or other.external):
             yield from _workload_differences(name, one, other, policy)
-        orchestration = _orchestration(one, a), _orchestration(other, b)
+        orchestration = (
+            "external" if one.external else workloads[0],
+            "external" if other.external else workloads[1],
+        )
         if orchestration[0] != orchestration[1]:
             external = scores.external if one.external != other.external else None
             yield Difference(
@@ -296,9 +300,8 @@ def _presence(service: ResolvedService | None) -> str:
     return "external" if service.external else "deployed"
 
 
-def _orchestration(service: ResolvedService, environment: ResolvedEnvironment) -> str:
-    if service.external:
-        return "external"
+def _workloads(environment: ResolvedEnvironment) -> str:
+    """What runs the environment's services: its targets that do, or ``none``."""
     return "+".join(workload_targets(environment)) or "none"
 
 
@@ -447,7 +450,7 @@ def _service_cell(service: ResolvedService | None) -> str:
 
 
 def _orchestration_row(envs: list[ResolvedEnvironment], scores: ParityScores) -> Row:
-    cells = tuple("+".join(workload_targets(env)) or "none" for env in envs)
+    cells = tuple(_workloads(env) for env in envs)
     findings = []
     if len(set(cells)) > 1:
         findings.append(
