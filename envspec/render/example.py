@@ -7,7 +7,7 @@ from typing import Final, NamedTuple
 
 from envspec.models import Spec, Variable
 from envspec.render.base import RenderedFile, Templates
-from envspec.render.filters import CannotCarry, dotenv_quote
+from envspec.render.filters import CannotCarry, comment, dotenv_quote
 from envspec.resolve import ResolvedEnvironment, ResolvedVariable, coerce
 
 
@@ -19,6 +19,12 @@ class ExampleEntry(NamedTuple):
     value: str | None
     quoted: str
     """The value as the .env line carries it (empty when there is none)."""
+    heading: str
+    """The first comment's text: name, kind and description."""
+    comments: tuple[str, ...]
+    """The notes as comment lines' text."""
+    line: str
+    """``NAME=quoted``."""
 
 
 class ExampleRenderer:
@@ -94,7 +100,19 @@ def _entry(
             f"service {service} has its own value in {', '.join(names)}"
             for service, names in own.items()
         )
-    return ExampleEntry(name, kind, variable.description, tuple(notes), value, quoted)
+    description = variable.description
+    heading = f"{name} ({kind}): {comment(description)}" if description else f"{name} ({kind})"
+    return ExampleEntry(
+        name,
+        kind,
+        description,
+        tuple(notes),
+        value,
+        quoted,
+        heading,
+        tuple(map(comment, notes)),
+        f"{name}={quoted}",
+    )
 
 
 def _formulas(environments: Mapping[str, ResolvedEnvironment]) -> dict[str, dict[str, str]]:
