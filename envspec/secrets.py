@@ -22,6 +22,11 @@ _K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 _K8S_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 _REFERENCE = re.compile(r"(?P<backend>[a-z][a-z0-9-]*)://(?P<path>[^#]*)(?:#(?P<key>.*))?", re.S)
 _PRINTABLE = re.compile(r"[\x21-\x7e]+")
+_STORE_REFERENCE = re.compile(
+    "(" + "|".join(sorted(STORE_BACKENDS)) + r")://([\x21\x22\x24-\x7e]+)(?:#([\x21-\x7e]+))?"
+)
+"""The common shape, which needs no other check: a store's backend (only ``k8s`` and ``env`` have
+rules of their own), a printable path without '#', and optionally a printable key."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,10 @@ class SecretRef:
     @classmethod
     def parse(cls, text: str) -> SecretRef:
         """Parse a reference; a ``ValueError`` names what is wrong (it is safe to show)."""
+        common = _STORE_REFERENCE.fullmatch(text)
+        if common is not None:
+            backend, path, key = common.groups()
+            return cls(backend, path, key)
         match = _REFERENCE.fullmatch(text)
         if match is None:
             raise ValueError("a secret reference looks like '<backend>://<path>[#<key>]'")

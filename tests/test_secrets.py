@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from unittest import mock
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from envspec import secrets
 from envspec.models import SecretSource
 from envspec.secrets import SecretRef
 from tests.helpers import load_module, minimal, run, write_spec
@@ -290,3 +295,32 @@ def test_a_secret_reference_is_read_from_and_written_back_as_its_text() -> None:
     assert SecretSource.model_validate(source.model_dump()) == source
     with pytest.raises(ValidationError, match="a secret reference looks like"):
         SecretSource.model_validate({"secret": "app/db"})
+
+
+PRINTABLE_TEXT = st.text(alphabet='aZ09/._-~$"', max_size=6)
+REFERENCE_TEXT = st.one_of(PRINTABLE_TEXT, st.text(alphabet='aZ9/#. \n\té\x7f"$', max_size=6))
+REFERENCES = st.one_of(
+    st.builds(
+        lambda backend, path, key: f"{backend}://{path}{key}",
+        st.sampled_from([*secrets.BACKENDS, "Vault", "x"]),
+        REFERENCE_TEXT,
+        st.one_of(st.just(""), st.just("#"), REFERENCE_TEXT.map(lambda key: "#" + key)),
+    ),
+    st.text(alphabet="vault:/#a ", max_size=12),
+)
+
+
+@given(text=REFERENCES)
+def test_common_references_parse_as_the_full_checks_do(text: str) -> None:
+    """The shortcut for the common shape of a reference reads it as every check does, and
+    leaves the rest to them."""
+
+    def parsed(text: str) -> object:
+        try:
+            return SecretRef.parse(text)
+        except ValueError as error:
+            return str(error)
+
+    quick = parsed(text)
+    with mock.patch.object(secrets, "_STORE_REFERENCE", re.compile("(?!)")):
+        assert parsed(text) == quick
