@@ -98,9 +98,10 @@ class SettingsClass:
 
 
 def _field(name: str, variable: Variable, default_value: ResolvedVariable | None) -> SettingsField:
-    text = default_value.value if default_value is not None else None
+    if default_value is not None:
+        return _settings_field(name, variable, default_value.value, variable.is_required)
     derived = isinstance(variable.default, DerivedSource)  # composed in every environment
-    return _settings_field(name, variable, text, variable.is_required or derived)
+    return _settings_field(name, variable, None, variable.is_required or derived)
 
 
 def _own_field(name: str, variable: Variable, value: VariableValue) -> SettingsField:
