@@ -753,11 +753,7 @@ class _EnvironmentResolution(_Checks):
                 name=name,
                 spec=service,
                 external=external,
-                variables=tuple(
-                    [v for v in receives if v in variables or v in own]
-                    if own
-                    else [v for v in receives if v in variables]
-                ),
+                variables=tuple([v for v in receives if v in variables or v in own]),
                 depends_on=depends_on,
                 scope=variables,
                 own=own,
