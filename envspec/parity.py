@@ -16,7 +16,7 @@ from typing import Literal, NamedTuple
 
 from envspec import targets
 from envspec.errors import Problem
-from envspec.models import Autoscale, ParityPolicy, ParityScores
+from envspec.models import Autoscale, ParityPolicy, ParityScores, Shutdown
 from envspec.resolve import ResolvedEnvironment, ResolvedService, ResolvedVariable, SourceMaps
 from envspec.secrets import MASK, STORE_BACKENDS
 
@@ -147,8 +147,12 @@ def _workload_differences(
             yield _pinned(path, x, y, policy.images, policy.scores)
         else:
             yield Difference(path, x or ABSENT, y or ABSENT, "expected")
+    shutdowns = one.shutdown, other.shutdown
+    if shutdowns[0] is not shutdowns[1]:  # most services share one: the default, or the base's
+        left, right = _shutdown(shutdowns[0]), _shutdown(shutdowns[1])
+        if left != right:
+            yield _pinned(f"services.{name}.shutdown", left, right, policy.shutdown, policy.scores)
     for field, left, right, is_pinned in (
-        ("shutdown", _shutdown(one), _shutdown(other), policy.shutdown),
         ("user", one.spec.user or ABSENT, other.spec.user or ABSENT, policy.security),
         ("security", one.security, other.security, policy.security),
     ):
@@ -156,8 +160,7 @@ def _workload_differences(
             yield _pinned(f"services.{name}.{field}", left, right, is_pinned, policy.scores)
 
 
-def _shutdown(service: ResolvedService) -> str:
-    shutdown = service.shutdown
+def _shutdown(shutdown: Shutdown) -> str:
     signal = f", {shutdown.signal}" if shutdown.signal else ""
     pause = f", pre_stop {shutdown.pre_stop}s" if shutdown.pre_stop else ""
     return f"grace {shutdown.grace}s{signal}{pause}"
