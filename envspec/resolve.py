@@ -50,6 +50,10 @@ not."""
 _SPACE = re.compile(r"\s")
 _PLAIN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9._~%!$&'()*+,;=:@-]+(/[!-~]*)?")
 DEFAULT_SHUTDOWN = Shutdown()
+_LITERAL = (str, list)
+_WRITTEN = (str, list, SecretSource)
+"""What a value written for a variable may be, derived values aside (tuples: ``str | list``
+would build a union type at each check, four times slower)."""
 """A service's shutdown when its spec gives none (shared: models are frozen)."""
 _BOOLS = {
     "true": "true",
@@ -320,7 +324,7 @@ class _Checks:
             if raw is None:
                 continue
             path: SpecPath = ("variables", name, "default")
-            if isinstance(raw, str | list):
+            if isinstance(raw, _LITERAL):
                 text = self._typed(variable, name, raw, False, path)
                 if text is not None:
                     found[name] = ResolvedVariable(
@@ -400,7 +404,7 @@ class _EnvironmentResolution(_Checks):
                 if variable.rules and resolved.value is not None:
                     self._check_rules(variable, name, resolved.value, False, resolved.origin.path)
                 yield name, resolved
-            elif isinstance(raw, str | list | SecretSource):
+            elif isinstance(raw, _WRITTEN):
                 found = self._value(name, variable, raw, True, ("variables", name))
                 if found is not None:
                     yield name, found
@@ -417,7 +421,7 @@ class _EnvironmentResolution(_Checks):
     ) -> ResolvedVariable | None:
         """A value written for ``name`` (not derived) resolved, or None (reported)."""
         origin = Origin(self._source(in_overlay), path)
-        if not isinstance(raw, str | list):
+        if not isinstance(raw, _LITERAL):
             return ResolvedVariable(name, variable, None, raw.secret, origin, True)
         if variable.secret and not self.config.local:
             self._secret_literal(in_overlay, path, name)
