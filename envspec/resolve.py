@@ -420,7 +420,9 @@ class _EnvironmentResolution(_Checks):
         path: SpecPath,
     ) -> ResolvedVariable | None:
         """A value written for ``name`` (not derived) resolved, or None (reported)."""
-        origin = Origin(self._source(in_overlay), path)
+        source = self.overlay_source if in_overlay else self.sources.base
+        assert source is not None
+        origin = Origin(source, path)  # not through _source: this runs for every value written
         if not isinstance(raw, _LITERAL):
             return ResolvedVariable(name, variable, None, raw.secret, origin, True)
         if variable.secret and not self.config.local:
