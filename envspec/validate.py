@@ -11,15 +11,14 @@ import copy
 import types
 import typing
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from envspec.derive import FactPart, VariablePart
 from envspec.errors import Problem, SpecError, did_you_mean
 from envspec.loader import Document, RawSpec
-from envspec.location import Position, SourceMap, SpecPath, dotted
+from envspec.location import SourceMap, SpecPath, dotted
 from envspec.models import (
     ENVIRONMENT_VARIABLE,
     DerivedSource,
@@ -116,8 +115,7 @@ they had problems of their own; they still count as declared for cross-reference
 SALVAGE_ROUNDS = 20
 
 
-@dataclass(frozen=True)
-class Known:
+class Known(NamedTuple):
     """The names a spec declares, its left-out entries included."""
 
     services: frozenset[str]
@@ -546,7 +544,7 @@ def _collisions(
         if "kubernetes" not in config.targets:
             continue
         overlay = overlays[environment][0] if environment in overlays else None
-        claims: dict[str, tuple[str, str, Position]] = {}
+        claims: dict[str, tuple[str, str, SourceMap, SpecPath]] = {}
         for service_name, service in spec.services.items():
             if service.environments is not None and environment not in service.environments:
                 continue
@@ -557,15 +555,16 @@ def _collisions(
             for volume in volumes:
                 path = ("services", service_name, "volumes", volume)
                 claim = f"{service_name}-{dns_label(volume)}"
-                where = source.key(path)
-                first = claims.setdefault(claim, (service_name, volume, where))
+                first = claims.setdefault(claim, (service_name, volume, source, path))
                 if first[:2] != (service_name, volume):
+                    other_service, other_volume, other_source, other_path = first
                     yield Problem.at(
-                        where,
+                        source.key(path),
                         dotted(path),
-                        f"volume '{volume}' of service '{service_name}' and volume '{first[1]}' "
-                        f"of service '{first[0]}' ({first[2]}) would both be the Kubernetes "
-                        f"claim '{claim}'",
+                        f"volume '{volume}' of service '{service_name}' and "
+                        f"volume '{other_volume}' of service '{other_service}' "
+                        f"({other_source.key(other_path)}) would both "
+                        f"be the Kubernetes claim '{claim}'",
                     )
 
 

@@ -18,8 +18,7 @@ import signal
 import tempfile
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass
-from typing import IO, Any, Generic, TypeVar
+from typing import IO, Any, Generic, NamedTuple, TypeVar
 
 from envspec.errors import EnvspecError
 
@@ -38,8 +37,7 @@ class WorkerLostError(EnvspecError):
     """A child process ended without a result (killed, or out of memory)."""
 
 
-@dataclass
-class _Child:
+class _Child(NamedTuple):
     pid: int
     done: int
     """Read end of a pipe whose write end only the child held: readable at EOF once it exits."""

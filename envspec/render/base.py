@@ -16,9 +16,8 @@ import re
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 import jinja2
 import yaml
@@ -34,8 +33,7 @@ from envspec.render.filters import FILTERS, CannotCarry, to_yaml
 from envspec.resolve import ResolvedEnvironment, ResolvedTask, ResolvedVariable, deep_merge
 
 
-@dataclass(frozen=True)
-class RenderedFile:
+class RenderedFile(NamedTuple):
     """A file to write, relative to the output folder."""
 
     path: str

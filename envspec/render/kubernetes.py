@@ -15,7 +15,6 @@ import hashlib
 import json
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Final, NamedTuple
 
@@ -55,8 +54,7 @@ class KeyRef(NamedTuple):
     key: str
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(NamedTuple):
     """A named volume of a service: its pod volume name, mount path and claim."""
 
     name: str
@@ -64,8 +62,7 @@ class Mount:
     claim: str
 
 
-@dataclass(frozen=True)
-class SecretPlan:
+class SecretPlan(NamedTuple):
     """Which Secret each secret variable is read from, and the documents that provide them."""
 
     refs: dict[str, KeyRef]
@@ -76,8 +73,7 @@ class SecretPlan:
     """The literals the fake provider's SecretStore holds, by key (the variable's name)."""
 
 
-@dataclass(frozen=True)
-class Pod:
+class Pod(NamedTuple):
     """What a service's containers get, the same in its Deployment and its tasks' Jobs: the
     plain values (its ConfigMap), the secretKeyRefs (each derived value's secret parts among
     them), the derived values the kubelet composes from those, and their checksum."""

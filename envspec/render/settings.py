@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 from envspec.models import (
@@ -90,8 +89,7 @@ class SettingsRenderer:
         yield RenderedFile("settings.py", content)
 
 
-@dataclass(frozen=True)
-class SettingsClass:
+class SettingsClass(NamedTuple):
     name: str
     doc: str
     fields: tuple[SettingsField, ...]
